@@ -1,0 +1,60 @@
+# Tranche: `make run` starts the product, `make test` runs lint and every test.
+# Both install what they need (a virtualenv with the locked dependencies, via uv).
+
+PYTHON ?= python3.11
+PORT ?= 8000
+VENV := .venv
+UV_HOME := var/uv
+UV := $(UV_HOME)/bin/uv
+UV_VERSION := 0.13.9
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export UV_PYTHON_DOWNLOADS := never
+export PORT
+
+.PHONY: install run test lint format bench stop-db db messages clean
+
+install: $(STAMP)
+
+$(UV):
+	$(PYTHON) -m venv $(UV_HOME)
+	$(UV_HOME)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(STAMP): pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $(STAMP)
+
+run: install
+	$(PY) manage.py migrate --no-input
+	$(PY) manage.py setup_schedules
+	$(PY) manage.py demo_merchant --port $(PORT)
+	$(VENV)/bin/honcho start -f Procfile -p $(PORT)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: lint
+	$(PY) manage.py makemigrations --check --dry-run
+	$(VENV)/bin/pytest
+
+bench: install
+	$(PY) -m benchmarks
+
+messages: install
+	$(PY) manage.py makemessages -l fr --ignore=.venv --ignore=var
+	$(PY) manage.py compilemessages --ignore=.venv --ignore=var
+
+db: install
+	$(PY) -m config.embedded_db start
+
+stop-db: install
+	$(PY) -m config.embedded_db stop
+
+clean: stop-db
+	rm -rf $(VENV) var

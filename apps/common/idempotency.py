@@ -1,0 +1,94 @@
+"""Idempotency-Key handling for the merchant API's POST and PUT requests.
+
+Same key + same request within the TTL -> the first response, replayed. Same key + a
+different request -> 422. Same key while the first request still runs -> 409. 5xx responses
+are not remembered, so a client may retry them with the same key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from apps.common.errors import IdempotencyKeyReused, IdempotentRequestInFlight
+from apps.common.models import IdempotencyRecord
+
+MAX_KEY_LENGTH = 255
+
+
+def request_fingerprint(method: str, path: str, data: object) -> str:
+    """Identifies a request by method, path and parsed body, so that the same JSON sent
+    with other spacing or key order is the same request."""
+    body = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    digest = hashlib.sha256()
+    for part in (method.encode(), path.encode(), body):
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The outcome of `idempotency_claim`: either run the request, or replay a response."""
+
+    record_id: int | None
+    replay_status: int | None = None
+    replay_body: object = None
+
+
+def idempotency_claim(*, scope: str, key: str, fingerprint: str, now: datetime) -> Claim:
+    """Claim `key` for a request, or return the response to replay; raise on conflict."""
+    expired_before = now - timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
+    with transaction.atomic():
+        IdempotencyRecord.objects.filter(
+            scope=scope, key=key, created_at__lt=expired_before
+        ).delete()
+        try:
+            with transaction.atomic():
+                record = IdempotencyRecord.objects.create(
+                    scope=scope, key=key, fingerprint=fingerprint, created_at=now
+                )
+            return Claim(record_id=record.pk)
+        except IntegrityError:
+            record = IdempotencyRecord.objects.get(scope=scope, key=key)
+    if record.fingerprint != fingerprint:
+        raise IdempotencyKeyReused()
+    if record.status == IdempotencyRecord.Status.IN_PROGRESS:
+        raise IdempotentRequestInFlight()
+    return Claim(
+        record_id=None, replay_status=record.response_status, replay_body=record.response_body
+    )
+
+
+def idempotency_complete(*, record_id: int, status: int, body: object, now: datetime) -> None:
+    """Remember the response; forget the key instead when the server failed (5xx)."""
+    records = IdempotencyRecord.objects.filter(pk=record_id)
+    if status >= 500:
+        records.delete()
+    else:
+        records.update(
+            status=IdempotencyRecord.Status.COMPLETED,
+            response_status=status,
+            response_body=body,
+            completed_at=now,
+        )
+
+
+def idempotency_prune(*, now: datetime, batch_size: int = 5000) -> int:
+    """Delete records older than the TTL, in batches; return how many went."""
+    cutoff = now - timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
+    deleted = 0
+    while True:
+        ids = list(
+            IdempotencyRecord.objects.filter(created_at__lt=cutoff).values_list("pk", flat=True)[
+                :batch_size
+            ]
+        )
+        if not ids:
+            return deleted
+        deleted += IdempotencyRecord.objects.filter(pk__in=ids).delete()[0]

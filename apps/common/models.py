@@ -1,0 +1,56 @@
+from django.db import models
+
+
+class IdempotencyRecord(models.Model):
+    """The first response to a POST/PUT sent with an ``Idempotency-Key`` header.
+
+    ``scope`` names who sent it (merchant and mode), so two merchants, or one merchant's
+    test and live keys, never share keys. A row is ``in_progress`` while the first request
+    runs; a concurrent request with the same key gets 409 instead of running twice.
+    """
+
+    class Status(models.TextChoices):
+        IN_PROGRESS = "in_progress"
+        COMPLETED = "completed"
+
+    scope = models.CharField(max_length=80)
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.IN_PROGRESS)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField()
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["scope", "key"], name="idempotency_unique_scope_key"),
+            models.CheckConstraint(
+                condition=models.Q(status__in=["in_progress", "completed"]),
+                name="idempotency_status_valid",
+            ),
+        ]
+        indexes = [models.Index(fields=["created_at"], name="idempotency_created_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.key} ({self.status})"
+
+
+class ModeScopedQuerySet(models.QuerySet):
+    def for_mode(self, *, livemode: bool):
+        return self.filter(livemode=livemode)
+
+
+class ModeScopedModel(models.Model):
+    """A merchant-scoped row that belongs to test mode or to live mode, never both.
+
+    Selectors always filter on ``livemode`` taken from the caller's API key, so a test key
+    never sees live rows and a live key never sees test rows.
+    """
+
+    livemode = models.BooleanField()
+
+    objects = ModeScopedQuerySet.as_manager()
+
+    class Meta:
+        abstract = True

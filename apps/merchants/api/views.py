@@ -1,0 +1,50 @@
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.response import Response
+
+from apps.merchants.api.base import MerchantAPIView
+from apps.merchants.api.serializers import (
+    ExtendedMerchantSerializer,
+    FeePlanQuerySerializer,
+    FeePlanSerializer,
+    MerchantSerializer,
+)
+from apps.merchants.selectors import fee_plans_list
+
+
+class MeView(MerchantAPIView):
+    @extend_schema(operation_id="me", responses=MerchantSerializer, tags=["merchant"])
+    def get(self, request):
+        return Response(MerchantSerializer(self.merchant).data)
+
+
+class MeExtendedView(MerchantAPIView):
+    @extend_schema(
+        operation_id="me_extended", responses=ExtendedMerchantSerializer, tags=["merchant"]
+    )
+    def get(self, request):
+        plans = fee_plans_list(merchant=self.merchant)
+        serializer = ExtendedMerchantSerializer(self.merchant, context={"fee_plans": plans})
+        return Response(serializer.data)
+
+
+class FeePlansView(MerchantAPIView):
+    @extend_schema(
+        operation_id="me_fee_plans",
+        parameters=[
+            OpenApiParameter("kind", str, description="general, pos, or both comma-joined"),
+            OpenApiParameter("only", str, description="all, or instalment counts: 3,4,10"),
+            OpenApiParameter("deferred", str, description="true includes pay-later plans"),
+        ],
+        responses=FeePlanSerializer(many=True),
+        tags=["merchant"],
+    )
+    def get(self, request):
+        query = FeePlanQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        plans = fee_plans_list(
+            merchant=self.merchant,
+            kinds=query.validated_data.get("kind"),
+            installments_counts=query.validated_data.get("only"),
+            include_deferred=query.validated_data.get("deferred", False),
+        )
+        return Response(FeePlanSerializer(plans, many=True).data)

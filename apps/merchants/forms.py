@@ -1,0 +1,76 @@
+from django import forms
+from django.contrib.auth import get_user_model, password_validation
+from django.utils.translation import gettext_lazy as _
+
+COUNTRIES = [
+    ("FR", _("France")),
+    ("BE", _("Belgium")),
+    ("ES", _("Spain")),
+    ("DE", _("Germany")),
+    ("IT", _("Italy")),
+    ("NL", _("Netherlands")),
+    ("LU", _("Luxembourg")),
+    ("PT", _("Portugal")),
+    ("AT", _("Austria")),
+    ("IE", _("Ireland")),
+]
+
+
+class RegistrationForm(forms.Form):
+    legal_name = forms.CharField(label=_("Company legal name"), max_length=200)
+    country = forms.ChoiceField(label=_("Country"), choices=COUNTRIES, initial="FR")
+    store_only = forms.BooleanField(
+        label=_("I only sell in store"),
+        required=False,
+        help_text=_("No website: you will take payments with a terminal or a payment link."),
+    )
+    website = forms.URLField(
+        label=_("Website"), required=False, assume_scheme="https", max_length=200
+    )
+    first_name = forms.CharField(label=_("First name"), max_length=150)
+    last_name = forms.CharField(label=_("Last name"), max_length=150)
+    email = forms.EmailField(label=_("Work email"))
+    password1 = forms.CharField(
+        label=_("Password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=password_validation.password_validators_help_text_html(),
+    )
+    password2 = forms.CharField(
+        label=_("Password again"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+    accept_terms = forms.BooleanField(label=_("I accept the merchant terms of service"))
+
+    def clean_email(self):
+        email = self.cleaned_data["email"].lower()
+        if get_user_model().objects.filter(username__iexact=email).exists():
+            raise forms.ValidationError(_("An account already exists with this email address."))
+        return email
+
+    def clean(self):
+        cleaned = super().clean()
+        if not cleaned.get("store_only") and not cleaned.get("website"):
+            self.add_error(
+                "website", _("Give your shop's website, or tick “I only sell in store”.")
+            )
+        password1, password2 = cleaned.get("password1"), cleaned.get("password2")
+        if password1 and password2 and password1 != password2:
+            self.add_error("password2", _("The two passwords differ."))
+        if password1 and not self.has_error("password2"):
+            user = get_user_model()(
+                username=cleaned.get("email", ""),
+                email=cleaned.get("email", ""),
+                first_name=cleaned.get("first_name", ""),
+                last_name=cleaned.get("last_name", ""),
+            )
+            try:
+                password_validation.validate_password(password1, user)
+            except forms.ValidationError as error:
+                self.add_error("password1", error)
+        return cleaned
+
+
+class NewKeyForm(forms.Form):
+    mode = forms.ChoiceField(choices=[("test", _("Test")), ("live", _("Live"))])

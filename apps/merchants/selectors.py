@@ -1,0 +1,66 @@
+"""Reads of merchant data for views, the API and other apps."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.db.models import QuerySet
+
+from apps.merchants.models import APIKey, FeePlan, Membership, Merchant
+from apps.merchants.services import KEY_PREFIXES, hash_secret
+
+MAX_SECRET_LENGTH = 100
+
+
+def api_key_for_secret(secret: str, *, now: datetime) -> APIKey | None:
+    """The usable key with this secret, with its merchant, or None. One indexed query."""
+    if len(secret) > MAX_SECRET_LENGTH or not secret.startswith(tuple(KEY_PREFIXES.values())):
+        return None
+    key = APIKey.objects.select_related("merchant").filter(secret_hash=hash_secret(secret)).first()
+    if key is None or not key.is_usable(now):
+        return None
+    if KEY_PREFIXES[key.livemode] != secret[: len(KEY_PREFIXES[key.livemode])]:
+        return None
+    return key
+
+
+def membership_for_user(user) -> Membership | None:
+    """The merchant a dashboard user works for (the oldest membership)."""
+    if not user.is_authenticated:
+        return None
+    return (
+        Membership.objects.select_related("merchant")
+        .filter(user=user)
+        .order_by("created_at", "pk")
+        .first()
+    )
+
+
+def api_keys_list(*, merchant: Merchant) -> QuerySet[APIKey]:
+    return merchant.api_keys.order_by("livemode", "-created_at")
+
+
+def api_key_get(*, merchant: Merchant, key_id: int) -> APIKey:
+    """A key of this merchant; another merchant's key id raises DoesNotExist."""
+    return merchant.api_keys.get(pk=key_id)
+
+
+def fee_plans_list(
+    *,
+    merchant: Merchant,
+    kinds: Iterable[str] | None = None,
+    installments_counts: Iterable[int] | None = None,
+    include_deferred: bool = True,
+) -> list[FeePlan]:
+    plans = FeePlan.objects.filter(merchant=merchant)
+    if kinds is not None:
+        plans = plans.filter(kind__in=list(kinds))
+    if installments_counts is not None:
+        plans = plans.filter(installments_count__in=list(installments_counts))
+    if not include_deferred:
+        plans = plans.filter(deferred_days=0, deferred_months=0)
+    plans = list(plans)
+    for plan in plans:
+        plan.merchant = merchant  # the caller's instance: no query per plan for its fields
+    return plans

@@ -1,0 +1,28 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path, re_path
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView
+
+from apps.common.api.views import EndpointNotFoundView
+
+api_patterns = [
+    path("", include("apps.merchants.api.urls")),
+]
+
+urlpatterns = [
+    *api_patterns,
+    path("v1/schema", SpectacularJSONAPIView.as_view(api_version="1.0.0"), name="api-schema"),
+    path("docs", SpectacularRedocView.as_view(url_name="api-schema"), name="api-docs"),
+    re_path(r"^v[12](/.*)?$", EndpointNotFoundView.as_view(), name="api-not-found"),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("", include("apps.merchants.urls")),
+    path("", RedirectView.as_view(pattern_name="merchants:dashboard", permanent=False)),
+]
+
+if settings.BENCHMARK_ENDPOINTS:
+    from benchmarks.endpoints import urlpatterns as benchmark_patterns
+
+    urlpatterns = benchmark_patterns + urlpatterns

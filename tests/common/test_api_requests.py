@@ -1,0 +1,272 @@
+"""What every write endpoint shares: JSON bodies, validation errors, Idempotency-Key."""
+
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from apps.merchants.models import MerchantEvent
+from tests import api_urls
+
+pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.api_urls")]
+
+
+def effects(shop):
+    return MerchantEvent.objects.filter(merchant=shop.merchant, kind="test_effect").count()
+
+
+def test_a_json_body_is_read(shop):
+    response = shop.client().post("/v1/_test/effects", {"amount": 5}, format="json")
+
+    assert response.status_code == 201
+    assert response.json()["amount"] == 5
+
+
+def test_an_empty_body_without_content_type_reads_as_an_empty_object(shop):
+    # PHP's client sends bodiless POST/PUT with no content type at all.
+    response = shop.client().generic("POST", "/v1/_test/effects", b"", content_type="")
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == [
+        {"field": "amount", "error_code": "missing_field", "message": "This field is required."}
+    ]
+
+
+def test_malformed_json_is_400_naming_the_problem(shop):
+    response = shop.client().generic(
+        "POST", "/v1/_test/effects", b'{"amount": 5,', content_type="application/json"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error_code"] == "invalid_json"
+    assert "Malformed JSON" in response.json()["message"]
+    assert "line 1" in response.json()["message"]
+
+
+def test_a_form_body_is_415_with_the_error_body(shop):
+    response = shop.client().post("/v1/_test/effects", {"amount": "5"})
+
+    assert response.status_code == 415
+    assert response.json()["error_code"] == "unsupported_media_type"
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "code"),
+    [
+        ({"amount": "5"}, "amount", "invalid_type"),
+        ({"amount": 5.5}, "amount", "invalid_type"),
+        ({"amount": True}, "amount", "invalid_type"),
+        ({"amount": None}, "amount", "invalid_value"),
+        ({"amount": 0}, "amount", "invalid_value"),
+        ({"amount": 10**12}, "amount", "invalid_value"),
+        ({"amount": 5, "note": "x" * 21}, "note", "too_long"),
+        ({"amount": 5, "note": ["<b>"]}, "note", "invalid_type"),
+    ],
+)
+def test_wrong_typed_or_out_of_range_fields_are_400_listing_each_field(shop, body, field, code):
+    response = shop.client().post("/v1/_test/effects", body, format="json")
+
+    assert response.status_code == 400
+    payload = response.json()
+    assert payload["error_code"] == "validation_error"
+    assert payload["message"].startswith("Invalid request.")
+    assert [(e["field"], e["error_code"]) for e in payload["errors"]] == [(field, code)]
+
+
+def test_the_offending_value_is_echoed_when_it_is_simple(shop):
+    response = shop.client().post("/v1/_test/effects", {"amount": "ten"}, format="json")
+
+    assert response.json()["errors"][0]["value"] == "ten"
+
+
+def test_unknown_fields_are_tolerated(shop):
+    response = shop.client().post(
+        "/v1/_test/effects", {"amount": 5, "online": "online", "x": {"y": [1]}}, format="json"
+    )
+
+    assert response.status_code == 201
+
+
+def test_a_json_array_body_is_a_validation_error_not_a_crash(shop):
+    response = shop.client().post("/v1/_test/effects", [1, 2], format="json")
+
+    assert response.status_code == 400
+    assert response.json()["error_code"] == "validation_error"
+
+
+def test_hostile_strings_are_plain_data(shop):
+    body = {"amount": 5, "note": "'; DROP TABLE x;--"}
+
+    response = shop.client().post("/v1/_test/effects", body, format="json")
+
+    assert response.status_code == 201
+
+
+def test_an_oversized_body_is_refused_with_400(shop, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    body = json.dumps({"amount": 5, "padding": "x" * 2000})
+
+    response = shop.client().generic(
+        "POST", "/v1/_test/effects", body, content_type="application/json"
+    )
+
+    assert response.status_code == 400
+    assert "too large" in response.json()["message"]
+
+
+# --- Idempotency-Key -----------------------------------------------------------------
+
+
+def test_the_same_key_and_body_replays_the_first_response(shop):
+    client = shop.client()
+
+    first = client.post(
+        "/v1/_test/effects", {"amount": 5}, format="json", HTTP_IDEMPOTENCY_KEY="k1"
+    )
+    second = client.post(
+        "/v1/_test/effects", {"amount": 5}, format="json", HTTP_IDEMPOTENCY_KEY="k1"
+    )
+
+    assert first.status_code == second.status_code == 201
+    assert first.json() == second.json()
+    assert second["Idempotent-Replayed"] == "true"
+    assert effects(shop) == 1
+
+
+def test_a_replayed_validation_error_is_the_same_error(shop):
+    client = shop.client()
+
+    first = client.post("/v1/_test/effects", {"amount": 0}, format="json", HTTP_IDEMPOTENCY_KEY="k")
+    second = client.post(
+        "/v1/_test/effects", {"amount": 0}, format="json", HTTP_IDEMPOTENCY_KEY="k"
+    )
+
+    assert first.status_code == second.status_code == 400
+    assert first.json() == second.json()
+
+
+def test_the_same_key_with_another_body_is_422(shop):
+    client = shop.client()
+    client.post("/v1/_test/effects", {"amount": 5}, format="json", HTTP_IDEMPOTENCY_KEY="k2")
+
+    response = client.post(
+        "/v1/_test/effects", {"amount": 6}, format="json", HTTP_IDEMPOTENCY_KEY="k2"
+    )
+
+    assert response.status_code == 422
+    assert response.json()["error_code"] == "idempotency_key_reused"
+    assert effects(shop) == 1
+
+
+def test_the_same_key_on_another_method_is_422(shop):
+    client = shop.client()
+    client.post("/v1/_test/effects", {"amount": 5}, format="json", HTTP_IDEMPOTENCY_KEY="k3")
+
+    response = client.put(
+        "/v1/_test/effects", {"amount": 5}, format="json", HTTP_IDEMPOTENCY_KEY="k3"
+    )
+
+    assert response.status_code == 422
+
+
+def test_without_a_key_every_post_acts(shop):
+    client = shop.client()
+
+    client.post("/v1/_test/effects", {"amount": 5}, format="json")
+    client.post("/v1/_test/effects", {"amount": 5}, format="json")
+
+    assert effects(shop) == 2
+
+
+def test_keys_of_one_merchant_do_not_collide_with_another_merchants(shop, other_shop):
+    shop.client().post("/v1/_test/effects", {"amount": 5}, format="json", HTTP_IDEMPOTENCY_KEY="s")
+
+    response = other_shop.client().post(
+        "/v1/_test/effects", {"amount": 5}, format="json", HTTP_IDEMPOTENCY_KEY="s"
+    )
+
+    assert response.status_code == 201
+    assert "Idempotent-Replayed" not in response
+    assert effects(other_shop) == 1
+
+
+def test_test_and_live_keys_never_share_idempotency_records(shop):
+    shop.client().post("/v1/_test/effects", {"amount": 5}, format="json", HTTP_IDEMPOTENCY_KEY="m")
+
+    live = shop.client(live=True).post(
+        "/v1/_test/effects", {"amount": 5}, format="json", HTTP_IDEMPOTENCY_KEY="m"
+    )
+
+    assert live.status_code == 201
+    assert "Idempotent-Replayed" not in live
+    assert sorted(
+        MerchantEvent.objects.filter(kind="test_effect").values_list("detail", flat=True)
+    ) == ["live:5", "test:5"]
+
+
+def test_a_key_is_forgotten_after_24_hours(shop, time_machine):
+    client = shop.client()
+    client.post("/v1/_test/effects", {"amount": 5}, format="json", HTTP_IDEMPOTENCY_KEY="old")
+    time_machine.move_to(timezone.now() + timedelta(hours=24, seconds=1))
+
+    response = client.post(
+        "/v1/_test/effects", {"amount": 5}, format="json", HTTP_IDEMPOTENCY_KEY="old"
+    )
+
+    assert response.status_code == 201
+    assert "Idempotent-Replayed" not in response
+    assert effects(shop) == 2
+
+
+def test_an_over_long_key_is_a_validation_error(shop):
+    response = shop.client().post(
+        "/v1/_test/effects", {"amount": 5}, format="json", HTTP_IDEMPOTENCY_KEY="k" * 256
+    )
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "Idempotency-Key"
+    assert effects(shop) == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twenty_simultaneous_requests_with_one_key_act_once(shop):
+    api_urls.handler_gate.clear()  # hold the first request inside its handler
+    start = threading.Barrier(20)
+
+    def send(_):
+        client = Client()
+        start.wait()
+        try:
+            return client.post(
+                "/v1/_test/effects",
+                {"amount": 5},
+                content_type="application/json",
+                HTTP_AUTHORIZATION=f"Alma-Auth {shop.test_key}",
+                HTTP_IDEMPOTENCY_KEY="race",
+            ).status_code
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        futures = [pool.submit(send, i) for i in range(20)]
+        # Everyone but the request holding the key has answered 409 by now.
+        while sum(f.done() for f in futures) < 19:
+            threading.Event().wait(0.01)
+        api_urls.handler_gate.set()
+        statuses = sorted(f.result() for f in futures)
+
+    assert statuses == [201] + [409] * 19
+    assert effects(shop) == 1
+    replay = APIClient()
+    replay.credentials(HTTP_AUTHORIZATION=f"Alma-Auth {shop.test_key}")
+    again = replay.post(
+        "/v1/_test/effects", {"amount": 5}, format="json", HTTP_IDEMPOTENCY_KEY="race"
+    )
+    assert again.status_code == 201
+    assert again["Idempotent-Replayed"] == "true"

@@ -1,0 +1,70 @@
+from dataclasses import dataclass
+
+import pytest
+from django.core.cache import cache
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from apps.merchants import services
+from apps.merchants.models import Merchant
+from tests.factories import MembershipFactory, MerchantFactory
+
+
+@dataclass
+class Shop:
+    """An active merchant with a test and a live key and a dashboard owner."""
+
+    merchant: Merchant
+    test_key: str
+    live_key: str
+    owner: object
+
+    def client(self, *, live: bool = False, scheme: str = "Alma-Auth") -> APIClient:
+        client = APIClient()
+        client.credentials(
+            HTTP_AUTHORIZATION=f"{scheme} {self.live_key if live else self.test_key}"
+        )
+        return client
+
+
+def make_shop(*, status: str = Merchant.Status.ACTIVE, **merchant_fields) -> Shop:
+    now = timezone.now()
+    merchant = MerchantFactory(**merchant_fields)
+    if status == Merchant.Status.ACTIVE:
+        merchant = services.merchant_activate(merchant=merchant, now=now)
+    elif status == Merchant.Status.SUSPENDED:
+        merchant = services.merchant_suspend(merchant=merchant, now=now)
+    owner = MembershipFactory(merchant=merchant).user
+    return Shop(
+        merchant=merchant,
+        test_key=services.api_key_create(merchant=merchant, livemode=False, now=now).secret,
+        live_key=services.api_key_create(merchant=merchant, livemode=True, now=now).secret,
+        owner=owner,
+    )
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    cache.clear()  # rate-limit counters must not leak between tests
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def shop(db) -> Shop:
+    return make_shop()
+
+
+@pytest.fixture
+def other_shop(db) -> Shop:
+    return make_shop()
+
+
+@pytest.fixture
+def anonymous() -> APIClient:
+    return APIClient()
