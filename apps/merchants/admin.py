@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from apps.common.errors import DomainError
 from apps.merchants import services
@@ -62,7 +63,7 @@ class MerchantAdmin(admin.ModelAdmin):
             obj.created_at = timezone.now()
         super().save_model(request, obj, form, change)
 
-    def _transition(self, request, queryset, service, done_message):
+    def _transition(self, request, queryset, service) -> int:
         done = 0
         for merchant in queryset:
             try:
@@ -70,20 +71,23 @@ class MerchantAdmin(admin.ModelAdmin):
                 done += 1
             except DomainError as error:
                 self.message_user(request, f"{merchant}: {error.message}", messages.WARNING)
-        if done:
-            self.message_user(request, done_message % {"count": done}, messages.SUCCESS)
+        return done
 
     @admin.action(description=_("Activate the selected merchants"))
     def activate(self, request, queryset):
-        self._transition(
-            request, queryset, services.merchant_activate, _("%(count)d merchant(s) activated.")
-        )
+        if done := self._transition(request, queryset, services.merchant_activate):
+            message = ngettext(
+                "%(count)d merchant activated.", "%(count)d merchants activated.", done
+            )
+            self.message_user(request, message % {"count": done}, messages.SUCCESS)
 
     @admin.action(description=_("Suspend the selected merchants"))
     def suspend(self, request, queryset):
-        self._transition(
-            request, queryset, services.merchant_suspend, _("%(count)d merchant(s) suspended.")
-        )
+        if done := self._transition(request, queryset, services.merchant_suspend):
+            message = ngettext(
+                "%(count)d merchant suspended.", "%(count)d merchants suspended.", done
+            )
+            self.message_user(request, message % {"count": done}, messages.SUCCESS)
 
 
 @admin.register(Membership)

@@ -2,23 +2,12 @@ from django import forms
 from django.contrib.auth import get_user_model, password_validation
 from django.utils.translation import gettext_lazy as _
 
-COUNTRIES = [
-    ("FR", _("France")),
-    ("BE", _("Belgium")),
-    ("ES", _("Spain")),
-    ("DE", _("Germany")),
-    ("IT", _("Italy")),
-    ("NL", _("Netherlands")),
-    ("LU", _("Luxembourg")),
-    ("PT", _("Portugal")),
-    ("AT", _("Austria")),
-    ("IE", _("Ireland")),
-]
+from apps.merchants.models import Country
 
 
 class RegistrationForm(forms.Form):
     legal_name = forms.CharField(label=_("Company legal name"), max_length=200)
-    country = forms.ChoiceField(label=_("Country"), choices=COUNTRIES, initial="FR")
+    country = forms.ChoiceField(label=_("Country"), choices=Country.choices, initial=Country.FR)
     store_only = forms.BooleanField(
         label=_("I only sell in store"),
         required=False,

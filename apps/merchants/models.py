@@ -15,6 +15,21 @@ from apps.common.ids import new_public_id
 MONEY = {"max_digits": 14, "decimal_places": 2, "default_currency": "EUR"}
 
 
+class Country(models.TextChoices):
+    """Where a merchant may be established (the countries Tranche serves)."""
+
+    FR = "FR", _("France")
+    BE = "BE", _("Belgium")
+    ES = "ES", _("Spain")
+    DE = "DE", _("Germany")
+    IT = "IT", _("Italy")
+    NL = "NL", _("Netherlands")
+    LU = "LU", _("Luxembourg")
+    PT = "PT", _("Portugal")
+    AT = "AT", _("Austria")
+    IE = "IE", _("Ireland")
+
+
 def new_merchant_id() -> str:
     return new_public_id("merchant")
 
@@ -39,7 +54,7 @@ class Merchant(models.Model):
         max_length=64, unique=True, default=new_merchant_id, editable=False
     )
     legal_name = models.CharField(_("legal name"), max_length=200)
-    country = models.CharField(_("country"), max_length=2, help_text=_("ISO 3166-1 alpha-2"))
+    country = models.CharField(_("country"), max_length=2, choices=Country.choices)
     website = models.URLField(_("website"), blank=True)
     contact_email = models.EmailField(_("contact email"))
     store_only = models.BooleanField(_("sells in store only"), default=False)

@@ -45,6 +45,7 @@ def test_pages_speak_french_by_default_and_english_on_request(client):
     english = client.get(reverse("merchants:register"), HTTP_ACCEPT_LANGUAGE="en")
 
     assert french["Content-Language"] == "fr"
+    assert "Créer mon compte" in french.content.decode()
     assert english["Content-Language"] == "en"
     assert "Create my account" in english.content.decode()
 

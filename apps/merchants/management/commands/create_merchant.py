@@ -10,7 +10,7 @@ from django.utils import timezone
 from apps.common.errors import DomainError
 from apps.merchants import services
 from apps.merchants.fee_plan_specs import load_fee_plan_specs
-from apps.merchants.models import Membership
+from apps.merchants.models import Country, Membership
 
 
 class Command(BaseCommand):
@@ -19,7 +19,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--name", required=True, help="legal name")
         parser.add_argument("--email", required=True, help="owner's email (dashboard login)")
-        parser.add_argument("--country", required=True, help="ISO 3166-1 alpha-2, e.g. FR")
+        parser.add_argument("--country", required=True, help="two-letter code, e.g. FR")
         parser.add_argument("--website", default="")
         parser.add_argument("--store-only", action="store_true", help="sells in store only")
         parser.add_argument("--activate", action="store_true", help="activate at once")
@@ -28,8 +28,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         country = options["country"].upper()
-        if len(country) != 2 or not country.isalpha():
-            raise CommandError(f"--country must be a two-letter code such as FR, not {country!r}")
+        if country not in Country.values:
+            raise CommandError(
+                f"--country must be one of {', '.join(Country.values)}, not {country!r}"
+            )
         now = timezone.now()
         password = secrets.token_urlsafe(12)
         try:
