@@ -13,7 +13,10 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON_DOWNLOADS := never
 export PORT
 
-.PHONY: install run test lint format bench stop-db db messages clean
+CHROMIUM := /usr/bin/chromium
+APT_PACKAGES := chromium fonts-dejavu-core
+
+.PHONY: install system-deps run test lint format bench stop-db db messages clean
 
 install: $(STAMP)
 
@@ -39,7 +42,15 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-test: lint
+# Debian's Chromium for the browser tests (Playwright's own browser download does not work here).
+system-deps:
+	@test -x $(CHROMIUM) || { \
+	  echo "Installing $(APT_PACKAGES) with apt-get (browser tests)"; \
+	  SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(APT_PACKAGES); }
+
+test: lint system-deps
 	$(PY) manage.py makemigrations --check --dry-run
 	$(VENV)/bin/pytest
 

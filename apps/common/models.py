@@ -34,23 +34,3 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope} {self.key} ({self.status})"
-
-
-class ModeScopedQuerySet(models.QuerySet):
-    def for_mode(self, *, livemode: bool):
-        return self.filter(livemode=livemode)
-
-
-class ModeScopedModel(models.Model):
-    """A merchant-scoped row that belongs to test mode or to live mode, never both.
-
-    Selectors always filter on ``livemode`` taken from the caller's API key, so a test key
-    never sees live rows and a live key never sees test rows.
-    """
-
-    livemode = models.BooleanField()
-
-    objects = ModeScopedQuerySet.as_manager()
-
-    class Meta:
-        abstract = True

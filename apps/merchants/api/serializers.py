@@ -198,32 +198,37 @@ class ExtendedMerchantSerializer(MerchantSerializer):
         return {}
 
 
-class FeePlanQuerySerializer(serializers.Serializer):
-    """``?kind=general|pos[,..]&only=all|3,4&deferred=true|false`` (comma-joined lists)."""
+KIND_PATTERN = r"^((general|pos)(,(general|pos))*)?$"
+ONLY_PATTERN = r"^(all|([1-9]|1[0-2])(,([1-9]|1[0-2]))*)?$"
 
-    kind = serializers.CharField(required=False)
-    only = serializers.CharField(required=False)
-    deferred = serializers.CharField(required=False)
+
+class FeePlanQuerySerializer(serializers.Serializer):
+    """``?kind=general|pos[,..]&only=all|3,4&deferred=true|false`` (comma-joined lists;
+    an empty value is the same as no value)."""
+
+    kind = serializers.RegexField(
+        KIND_PATTERN,
+        required=False,
+        error_messages={"invalid": "Must be general, pos, or both separated by a comma."},
+    )
+    only = serializers.RegexField(
+        ONLY_PATTERN,
+        required=False,
+        error_messages={
+            "invalid": "Must be all, or instalment counts from 1 to 12 separated by commas."
+        },
+    )
+    deferred = serializers.ChoiceField(
+        ["true", "false"],
+        required=False,
+        error_messages={"invalid_choice": "Must be true or false."},
+    )
 
     def validate_kind(self, value: str) -> list[str]:
-        kinds = [part.strip() for part in value.split(",") if part.strip()]
-        unknown = [kind for kind in kinds if kind not in FeePlan.Kind.values]
-        if not kinds or unknown:
-            raise serializers.ValidationError("Must be general or pos.", code="invalid_value")
-        return kinds
+        return value.split(",")
 
     def validate_only(self, value: str) -> list[int] | None:
-        if value.strip() == "all":
-            return None
-        parts = [part.strip() for part in value.split(",") if part.strip()]
-        if not parts or not all(part.isdigit() and 1 <= int(part) <= 12 for part in parts):
-            raise serializers.ValidationError(
-                "Must be all, or instalment counts from 1 to 12 separated by commas.",
-                code="invalid_value",
-            )
-        return [int(part) for part in parts]
+        return None if value == "all" else [int(part) for part in value.split(",")]
 
     def validate_deferred(self, value: str) -> bool:
-        if value.lower() not in {"true", "false"}:
-            raise serializers.ValidationError("Must be true or false.", code="invalid_value")
-        return value.lower() == "true"
+        return value == "true"

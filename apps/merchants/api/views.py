@@ -3,6 +3,8 @@ from rest_framework.response import Response
 
 from apps.merchants.api.base import MerchantAPIView
 from apps.merchants.api.serializers import (
+    KIND_PATTERN,
+    ONLY_PATTERN,
     ExtendedMerchantSerializer,
     FeePlanQuerySerializer,
     FeePlanSerializer,
@@ -31,9 +33,24 @@ class FeePlansView(MerchantAPIView):
     @extend_schema(
         operation_id="me_fee_plans",
         parameters=[
-            OpenApiParameter("kind", str, description="general, pos, or both comma-joined"),
-            OpenApiParameter("only", str, description="all, or instalment counts: 3,4,10"),
-            OpenApiParameter("deferred", str, description="true includes pay-later plans"),
+            OpenApiParameter(
+                "kind",
+                str,
+                description="general, pos, or both comma-joined; absent: both",
+                pattern=KIND_PATTERN,
+            ),
+            OpenApiParameter(
+                "only",
+                str,
+                description="all, or instalment counts such as 3,4,10",
+                pattern=ONLY_PATTERN,
+            ),
+            OpenApiParameter(
+                "deferred",
+                str,
+                description="true includes pay-later plans; absent: false",
+                enum=["true", "false"],
+            ),
         ],
         responses=FeePlanSerializer(many=True),
         tags=["merchant"],

@@ -1,0 +1,54 @@
+"""Schemathesis against our own OpenAPI schema: whatever a client sends to any operation,
+no 5xx and no response outside the schema.
+
+The one check left out is "schema-violating data must be rejected": the API tolerates unknown
+fields and query parameters on purpose (Alma's plugins send extra ones), so a request with an
+extra parameter is rightly accepted.
+"""
+
+import pytest
+import schemathesis
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
+from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi.checks import negative_data_rejection
+
+from config.wsgi import application
+
+schema = schemathesis.openapi.from_wsgi("/v1/schema", application)
+
+
+@pytest.fixture(autouse=True)
+def _keep_the_test_transaction_open():
+    """Calling the WSGI app directly would close the test's connection after each request,
+    as Django does between real requests; its own test Client switches that off too."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+@pytest.mark.django_db
+@schema.parametrize()
+@settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+def test_no_request_breaks_the_api(case, shop):
+    case.call_and_validate(
+        headers={"Authorization": f"Alma-Auth {shop.test_key}"},
+        excluded_checks=[negative_data_rejection],
+    )
+
+
+@pytest.mark.django_db
+@schema.parametrize()
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+def test_no_request_without_a_key_breaks_the_api(case):
+    case.call_and_validate(excluded_checks=[negative_data_rejection])
