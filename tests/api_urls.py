@@ -40,4 +40,13 @@ class EffectView(MerchantAPIView):
     put = post
 
 
-urlpatterns = [path("v1/_test/effects", EffectView.as_view()), *project_urlpatterns]
+class CrashView(MerchantAPIView):
+    def get(self, request):
+        raise RuntimeError("secret internal detail")
+
+
+urlpatterns = [
+    path("v1/_test/effects", EffectView.as_view()),
+    path("v1/_test/crash", CrashView.as_view()),
+    *project_urlpatterns,
+]

@@ -1,8 +1,10 @@
 from django import forms
 from django.contrib.auth import get_user_model, password_validation
+from django.contrib.postgres.forms import SimpleArrayField
+from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from apps.merchants.models import Country
+from apps.merchants.models import Country, Merchant
 
 
 class RegistrationForm(forms.Form):
@@ -63,3 +65,49 @@ class RegistrationForm(forms.Form):
 
 class NewKeyForm(forms.Form):
     mode = forms.ChoiceField(choices=[("test", _("Test")), ("live", _("Live"))])
+
+
+def https_formfield(model_field, **kwargs):
+    """URLs without a scheme are taken as https (Django 6's default), not http."""
+    if isinstance(model_field, models.URLField):
+        kwargs["assume_scheme"] = "https"
+    return model_field.formfield(**kwargs)
+
+
+class MerchantSettingsForm(forms.ModelForm):
+
+    excluded_categories = SimpleArrayField(
+        forms.CharField(max_length=100, required=False),
+        label=_("Excluded product categories"),
+        required=False,
+        help_text=_(
+            "Separated by commas, as your shop sends them (e.g. digital, services, workshops): "
+            "a basket holding one of them is not eligible."
+        ),
+    )
+
+    class Meta:
+        model = Merchant
+        formfield_callback = https_formfield
+        fields = [
+            "return_url",
+            "customer_cancel_url",
+            "ipn_callback_url",
+            "excluded_categories",
+            "authorisation_policy",
+        ]
+        help_texts = {
+            "return_url": _(
+                "Where customers go back after paying, unless a payment says otherwise."
+            ),
+            "customer_cancel_url": _("Where customers go when they leave the payment page."),
+            "ipn_callback_url": _("Called by Tranche when a payment is accepted (IPN)."),
+            "authorisation_policy": _(
+                "What the card authorisation covers at checkout: the first instalment, or the "
+                "whole amount to check the balance."
+            ),
+        }
+
+    def clean_excluded_categories(self):
+        categories = [c.strip().lower() for c in self.cleaned_data["excluded_categories"]]
+        return sorted({c for c in categories if c})

@@ -145,6 +145,40 @@ def merchant_suspend(
     )
 
 
+SETTINGS_FIELDS = (
+    "return_url",
+    "customer_cancel_url",
+    "ipn_callback_url",
+    "excluded_categories",
+    "authorisation_policy",
+)
+
+
+@transaction.atomic
+def merchant_update_settings(
+    *, merchant: Merchant, now: datetime, actor: AbstractBaseUser | None = None, **values: Any
+) -> Merchant:
+    """Change the merchant's defaults (URLs, excluded categories, authorisation policy)."""
+    unknown = set(values) - set(SETTINGS_FIELDS)
+    if unknown:
+        raise ValueError(f"not merchant settings: {sorted(unknown)}")
+    locked = Merchant.objects.select_for_update().get(pk=merchant.pk)
+    changed = [field for field, value in values.items() if getattr(locked, field) != value]
+    if not changed:
+        return locked
+    for field in changed:
+        setattr(locked, field, values[field])
+    locked.save(update_fields=changed)
+    MerchantEvent.objects.create(
+        merchant=locked,
+        kind="settings_changed",
+        actor=actor,
+        detail=", ".join(changed)[:200],
+        created_at=now,
+    )
+    return locked
+
+
 # --- staff -----------------------------------------------------------------------------
 
 

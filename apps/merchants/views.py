@@ -17,7 +17,7 @@ from django.views.decorators.http import require_http_methods
 
 from apps.common.errors import DomainError
 from apps.merchants import selectors, services
-from apps.merchants.forms import NewKeyForm, RegistrationForm
+from apps.merchants.forms import MerchantSettingsForm, NewKeyForm, RegistrationForm
 from apps.merchants.models import APIKey
 
 
@@ -80,6 +80,27 @@ def dashboard(request):
     merchant = request.membership.merchant
     plans = selectors.fee_plans_list(merchant=merchant)
     return render(request, "merchants/dashboard.html", {"merchant": merchant, "fee_plans": plans})
+
+
+@merchant_required
+@require_http_methods(["GET", "POST"])
+def settings_page(request):
+    merchant = request.membership.merchant
+    can_edit = request.membership.can_manage_keys
+    form = MerchantSettingsForm(request.POST or None, instance=merchant)
+    if request.method == "POST":
+        if not can_edit:
+            raise PermissionDenied
+        if form.is_valid():
+            services.merchant_update_settings(
+                merchant=merchant,
+                now=timezone.now(),
+                actor=request.user,
+                **{field: form.cleaned_data[field] for field in services.SETTINGS_FIELDS},
+            )
+            messages.success(request, _("Settings saved."))
+            return redirect("merchants:settings")
+    return render(request, "merchants/settings.html", {"form": form, "can_edit": can_edit})
 
 
 def _api_page(request, *, issued=None, status=200):

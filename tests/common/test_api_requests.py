@@ -270,3 +270,14 @@ def test_twenty_simultaneous_requests_with_one_key_act_once(shop):
     )
     assert again.status_code == 201
     assert again["Idempotent-Replayed"] == "true"
+
+
+def test_an_unexpected_error_is_a_json_500_quoting_the_request_id(shop, caplog):
+    response = shop.client().get("/v1/_test/crash")
+
+    assert response.status_code == 500
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["error_code"] == "server_error"
+    assert response["X-Request-Id"] in response.json()["message"]
+    assert "secret internal detail" not in response.content.decode()
+    assert "secret internal detail" in caplog.text  # logged loudly for us, not shown

@@ -229,3 +229,49 @@ def test_the_api_docs_page_and_schema_are_served(client):
     assert schema.status_code == 200
     paths = schema.json()["paths"]
     assert {"/v1/me", "/v1/me/extended-data", "/v1/me/fee-plans"} <= set(paths)
+
+
+def test_an_owner_sets_the_payment_defaults(client, shop):
+    client = owner_client(client, shop)
+
+    response = client.post(
+        reverse("merchants:settings"),
+        {
+            "return_url": "https://shop.example/merci",
+            "customer_cancel_url": "https://shop.example/panier",
+            "ipn_callback_url": "https://shop.example/ipn",
+            "excluded_categories": "Digital, services,,digital",
+            "authorisation_policy": "whole_amount",
+        },
+    )
+
+    merchant = Merchant.objects.get(pk=shop.merchant.pk)
+    assert response.status_code == 302
+    assert merchant.ipn_callback_url == "https://shop.example/ipn"
+    assert merchant.excluded_categories == ["digital", "services"]
+    assert merchant.authorisation_policy == Merchant.AuthorisationPolicy.WHOLE_AMOUNT
+    assert merchant.events.filter(kind="settings_changed").count() == 1
+
+
+def test_bad_settings_are_explained_next_to_the_field(client, shop):
+    client = owner_client(client, shop)
+
+    response = client.post(
+        reverse("merchants:settings"),
+        {"ipn_callback_url": "javascript:alert(1)", "authorisation_policy": "whole_amount"},
+    )
+
+    assert response.status_code == 200
+    assert set(response.context["form"].errors) == {"ipn_callback_url"}
+    assert Merchant.objects.get(pk=shop.merchant.pk).ipn_callback_url == ""
+
+
+def test_staff_members_cannot_change_settings(client, shop):
+    staff = MembershipFactory(merchant=shop.merchant, role=Membership.Role.STAFF).user
+    client.force_login(staff)
+
+    page = client.get(reverse("merchants:settings"))
+    change = client.post(reverse("merchants:settings"), {"authorisation_policy": "whole_amount"})
+
+    assert page.status_code == 200
+    assert change.status_code == 403
