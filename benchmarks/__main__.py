@@ -31,6 +31,7 @@ import urllib.request
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TextIO
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -148,7 +149,7 @@ def gunicorn_binary() -> str:
     return found
 
 
-def start_gunicorn(port: int, log_path: Path) -> subprocess.Popen:
+def start_gunicorn(port: int, log: TextIO) -> subprocess.Popen:
     env = dict(os.environ)
     env.update(
         TRANCHE_BENCHMARK_ENDPOINTS="1",
@@ -167,7 +168,6 @@ def start_gunicorn(port: int, log_path: Path) -> subprocess.Popen:
         "--log-level",
         "warning",
     ]
-    log = open(log_path, "w")  # noqa: SIM115 (closed with the process)
     return subprocess.Popen(command, cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
@@ -370,7 +370,8 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     runs: list[Run] = []
-    process = start_gunicorn(port, log_path)
+    with open(log_path, "w") as log:
+        process = start_gunicorn(port, log)
     try:
         wait_until_serving(process, base, key, log_path)
         check_endpoints(base, key)
@@ -413,6 +414,16 @@ def main(argv: list[str] | None = None) -> int:
     verdict = "PASS" if passed else "FAIL"
     if failed:
         verdict += f" ({len(failed)} run(s) had errors and were not counted)"
+
+    paired = []
+    for round_number in range(1, args.rounds + 1):
+        me_run, drf_run = (
+            next((r for r in runs if r.round_no == round_number and r.path == path), None)
+            for path in (ME, BARE_DRF)
+        )
+        if me_run and drf_run and me_run.ok and drf_run.ok and drf_run.requests_per_second:
+            paired.append(f"{me_run.requests_per_second / drf_run.requests_per_second:.2f}")
+    say(f"  {ME} / {BARE_DRF} per round (noise check): {' '.join(paired) or 'n/a'}")
 
     say()
     say(figure_line("me_vs_bare_drf", me, bare_drf, f"(target >= {TARGET:.2f})  {verdict}"))

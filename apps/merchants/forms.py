@@ -75,7 +75,6 @@ def https_formfield(model_field, **kwargs):
 
 
 class MerchantSettingsForm(forms.ModelForm):
-
     excluded_categories = SimpleArrayField(
         forms.CharField(max_length=100, required=False),
         label=_("Excluded product categories"),
