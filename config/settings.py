@@ -198,6 +198,9 @@ SPECTACULAR_SETTINGS = {
 }
 # "<count>/<second|minute|hour>" per API key; one fixed window per key.
 API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "1200/minute")
+# Upper bound on how long a process trusts a cached API key lookup; changes are pushed to
+# every process at once anyway (apps/merchants/credential_cache.py). 0 turns the cache off.
+API_KEY_CACHE_SECONDS = int(os.environ.get("API_KEY_CACHE_SECONDS", "60"))
 # How long an Idempotency-Key is remembered.
 IDEMPOTENCY_KEY_TTL_HOURS = 24
 # A rotated API key keeps working this long, so a shop can deploy its new key.

@@ -6,6 +6,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from apps.merchants import services
+from apps.merchants.credential_cache import credential_cache
 from apps.merchants.models import Merchant
 from tests.factories import MembershipFactory, MerchantFactory
 
@@ -50,9 +51,12 @@ def _fast_password_hashing(settings):
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    cache.clear()  # rate-limit counters must not leak between tests
+    # Rate-limit counters and cached key lookups must not leak between tests.
+    cache.clear()
+    credential_cache.clear()
     yield
     cache.clear()
+    credential_cache.clear()
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from django.db.models import QuerySet
 
+from apps.merchants.credential_cache import credential_cache
 from apps.merchants.models import APIKey, FeePlan, Membership, Merchant
 from apps.merchants.services import KEY_PREFIXES, hash_secret
 
@@ -14,15 +15,26 @@ MAX_SECRET_LENGTH = 100
 
 
 def api_key_for_secret(secret: str, *, now: datetime) -> APIKey | None:
-    """The usable key with this secret, with its merchant, or None. One indexed query."""
+    """The usable key with this secret, with its merchant, or None.
+
+    One indexed query, or none when this process's credential cache holds the key.
+    """
     if len(secret) > MAX_SECRET_LENGTH or not secret.startswith(tuple(KEY_PREFIXES.values())):
         return None
-    key = APIKey.objects.select_related("merchant").filter(secret_hash=hash_secret(secret)).first()
+    secret_hash = hash_secret(secret)
+    key = credential_cache.get(secret_hash, lambda: _key_with_merchant(secret_hash))
     if key is None or not key.is_usable(now):
         return None
     if KEY_PREFIXES[key.livemode] != secret[: len(KEY_PREFIXES[key.livemode])]:
         return None
     return key
+
+
+def _key_with_merchant(secret_hash: str) -> APIKey | None:
+    try:
+        return APIKey.objects.select_related("merchant").get(secret_hash=secret_hash)
+    except APIKey.DoesNotExist:
+        return None
 
 
 def membership_for_user(user) -> Membership | None:

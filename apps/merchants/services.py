@@ -14,6 +14,7 @@ from django.db import transaction
 
 from apps.common.errors import DomainError, InvalidTransition
 from apps.common.ids import random_base62
+from apps.merchants.credential_cache import credential_cache
 from apps.merchants.fee_plan_specs import DEFAULT_FEE_PLANS_FILE, load_fee_plan_specs
 from apps.merchants.models import (
     MERCHANT_TRANSITIONS,
@@ -37,6 +38,12 @@ class EmailAlreadyRegistered(DomainError):
 class KeyNotActive(DomainError):
     code = "api_key_not_active"
     default_message = "This API key is already revoked or expired."
+
+
+def _credentials_changed() -> None:
+    """Keys or a merchant changed: other processes learn it from the database's notification
+    at commit (credential_cache.py); this process forgets its cached lookups at once."""
+    credential_cache.clear()
 
 
 # --- merchants -------------------------------------------------------------------------
@@ -114,6 +121,7 @@ def merchant_transition(
             locked.activated_at = now
             fields.append("activated_at")
         locked.save(update_fields=fields)
+        _credentials_changed()
         MerchantEvent.objects.create(
             merchant=locked,
             kind="status_changed",
@@ -169,6 +177,7 @@ def merchant_update_settings(
     for field in changed:
         setattr(locked, field, values[field])
     locked.save(update_fields=changed)
+    _credentials_changed()
     MerchantEvent.objects.create(
         merchant=locked,
         kind="settings_changed",
@@ -260,6 +269,7 @@ def api_key_rotate(
     old.expires_at = now + timedelta(hours=settings.API_KEY_ROTATION_GRACE_HOURS)
     old.replaced_by = issued.key
     old.save(update_fields=["expires_at", "replaced_by"])
+    _credentials_changed()
     MerchantEvent.objects.create(
         merchant=old.merchant,
         kind="api_key_rotated",
@@ -278,6 +288,7 @@ def api_key_revoke(*, key: APIKey, now: datetime, actor: AbstractBaseUser | None
         raise KeyNotActive()
     locked.revoked_at = now
     locked.save(update_fields=["revoked_at"])
+    _credentials_changed()
     MerchantEvent.objects.create(
         merchant=locked.merchant,
         kind="api_key_revoked",

@@ -59,19 +59,28 @@ def test_extended_data_adds_fee_plans_and_the_legal_entity(shop):
             assert isinstance(plan[field], bool), (field, plan)
 
 
-def test_extended_data_costs_two_queries(shop, django_assert_num_queries):
+def test_extended_data_costs_one_query_once_the_key_is_cached(shop, django_assert_num_queries):
     client = shop.client()
-    client.get("/v1/me")  # records last use, so the next call does not write
+    client.get("/v1/me")  # looks the key up and records its use
 
-    with django_assert_num_queries(2):  # key + merchant, then fee plans
+    with django_assert_num_queries(1):  # the fee plans
         client.get("/v1/me/extended-data")
 
 
-def test_me_costs_one_query(shop, django_assert_num_queries):
+def test_me_costs_no_query_once_the_key_is_cached(shop, django_assert_num_queries):
     client = shop.client()
     client.get("/v1/me")
 
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(0):
+        client.get("/v1/me")
+
+
+def test_without_the_cache_me_costs_one_query(shop, settings, django_assert_num_queries):
+    settings.API_KEY_CACHE_SECONDS = 0
+    client = shop.client()
+    client.get("/v1/me")
+
+    with django_assert_num_queries(1):  # key and merchant together
         client.get("/v1/me")
 
 
@@ -169,3 +178,15 @@ def test_the_official_client_reports_a_bad_key_with_our_message(live_server, db)
 
     assert error.value.response.status_code == 401
     assert "Invalid API key" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("path", "serializer"),
+    [("/v1/me", "MerchantSerializer"), ("/v1/me/extended-data", "ExtendedMerchantSerializer")],
+)
+def test_responses_have_exactly_the_documented_fields(shop, path, serializer):
+    from apps.merchants.api import serializers
+
+    documented = list(getattr(serializers, serializer)().fields)
+
+    assert list(shop.client().get(path).json()) == documented

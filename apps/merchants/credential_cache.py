@@ -1,0 +1,116 @@
+"""A per-process cache of API key lookups, emptied the moment PostgreSQL says a key or a
+merchant changed.
+
+Why: on this kind of machine one database round trip costs about as much as a whole bare
+DRF request, and every merchant API call starts with a key lookup. Why it stays correct:
+triggers on ``merchants_apikey`` (revocation, expiry, ...) and ``merchants_merchant`` (any
+change, such as a suspension) ``NOTIFY tranche_credentials`` when their transaction commits
+(migration 0002). Each process ``LISTEN``s on its own connection and, before using the cache,
+reads what has arrived on that socket without waiting (no round trip). A notification empties
+the cache, so a revoked key or a suspended merchant is refused by every process as soon as the
+change is committed. If the listening connection cannot be opened or breaks, the cache is
+bypassed (one query per request) until it is back. ``API_KEY_CACHE_SECONDS`` bounds how long
+an entry lives anyway (0 turns the cache off, e.g. behind a transaction-pooling PgBouncer,
+which does not deliver notifications).
+
+Cached instances are shared between requests: treat them as read-only (services re-read
+rows under lock before writing, as they must anyway).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+from django.conf import settings
+from django.db import connections
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "tranche_credentials"
+MAX_ENTRIES = 10_000
+RECONNECT_AFTER_SECONDS = 5.0
+
+
+class CredentialCache:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[Any, float]] = {}
+        self._listener: psycopg.Connection | None = None
+        self._pid = os.getpid()
+        self._retry_at = 0.0
+
+    def get(self, secret_hash: str, load: Callable[[], Any]) -> Any:
+        """The cached value for `secret_hash`, or `load()` (cached when not None)."""
+        ttl = settings.API_KEY_CACHE_SECONDS
+        with self._lock:
+            if ttl <= 0 or not self._up_to_date():
+                return load()
+            now = time.monotonic()
+            entry = self._entries.get(secret_hash)
+            if entry is not None and now - entry[1] < ttl:
+                return entry[0]
+            value = load()
+            if value is not None:
+                if len(self._entries) >= MAX_ENTRIES:
+                    self._entries.clear()
+                self._entries[secret_hash] = (value, now)
+            return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def _up_to_date(self) -> bool:
+        """Apply the notifications received so far; False when they cannot be received."""
+        if self._pid != os.getpid():  # forked: the parent's socket is not ours
+            self._entries.clear()
+            self._listener = None
+            self._pid = os.getpid()
+        if self._listener is None and not self._listen():
+            return False
+        pgconn = self._listener.pgconn
+        try:
+            pgconn.consume_input()  # reads what the socket holds; never waits
+            if pgconn.notifies() is not None:
+                while pgconn.notifies() is not None:
+                    pass
+                self._entries.clear()
+        except psycopg.Error:
+            logger.warning("Lost the credential notifications; looking keys up until back")
+            self._close()
+            return False
+        return True
+
+    def _listen(self) -> bool:
+        if time.monotonic() < self._retry_at:
+            return False
+        params = connections["default"].get_connection_params()
+        for name in ("cursor_factory", "context", "prepare_threshold"):
+            params.pop(name, None)
+        try:
+            self._listener = psycopg.connect(**params, autocommit=True)
+            self._listener.execute(f"LISTEN {CHANNEL}")
+        except psycopg.Error:
+            logger.warning("Cannot listen for credential changes; API key cache off for now")
+            self._close()
+            return False
+        self._entries.clear()  # changes made while nobody listened
+        return True
+
+    def _close(self) -> None:
+        self._entries.clear()
+        self._retry_at = time.monotonic() + RECONNECT_AFTER_SECONDS
+        if self._listener is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._listener.close()
+        self._listener = None
+
+
+credential_cache = CredentialCache()
