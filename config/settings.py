@@ -203,6 +203,8 @@ API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "1200/minute")
 API_KEY_CACHE_SECONDS = int(os.environ.get("API_KEY_CACHE_SECONDS", "60"))
 # How long an Idempotency-Key is remembered.
 IDEMPOTENCY_KEY_TTL_HOURS = 24
+# A claimed key whose request never answered (its process died) may be retried after this.
+IDEMPOTENCY_ABANDONED_SECONDS = 300
 # A rotated API key keeps working this long, so a shop can deploy its new key.
 API_KEY_ROTATION_GRACE_HOURS = int(os.environ.get("API_KEY_ROTATION_GRACE_HOURS", "24"))
 

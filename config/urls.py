@@ -26,3 +26,6 @@ if settings.BENCHMARK_ENDPOINTS:
     from benchmarks.endpoints import urlpatterns as benchmark_patterns
 
     urlpatterns = benchmark_patterns + urlpatterns
+
+handler400 = "apps.common.api.errors.bad_request"
+handler500 = "apps.common.api.errors.server_error"

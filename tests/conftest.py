@@ -44,6 +44,12 @@ def make_shop(*, status: str = Merchant.Status.ACTIVE, **merchant_fields) -> Sho
     )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _stop_listening_before_the_test_database_goes(django_db_setup, django_db_blocker):
+    yield
+    credential_cache.close()  # its connection would keep the test database from being dropped
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -18,7 +18,8 @@ class IdempotencyRecord(models.Model):
     fingerprint = models.CharField(max_length=64)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.IN_PROGRESS)
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    response_body = models.JSONField(null=True, blank=True)
+    # The JSON text as first sent, so a replay is byte-for-byte the same body.
+    response_body = models.TextField(blank=True)
     created_at = models.DateTimeField()
     completed_at = models.DateTimeField(null=True, blank=True)
 

@@ -7,9 +7,10 @@ triggers on ``merchants_apikey`` (revocation, expiry, ...) and ``merchants_merch
 change, such as a suspension) ``NOTIFY tranche_credentials`` when their transaction commits
 (migration 0002). Each process ``LISTEN``s on its own connection and, before using the cache,
 reads what has arrived on that socket without waiting (no round trip). A notification empties
-the cache, so a revoked key or a suspended merchant is refused by every process as soon as the
-change is committed. If the listening connection cannot be opened or breaks, the cache is
-bypassed (one query per request) until it is back. ``API_KEY_CACHE_SECONDS`` bounds how long
+the cache, so a revoked key or a suspended merchant is refused by every process within
+milliseconds of the commit (the time the notification takes to cross a socket). If the
+listening connection cannot be opened or breaks, the cache is bypassed (one query per
+request) until it is back. ``API_KEY_CACHE_SECONDS`` bounds how long
 an entry lives anyway (0 turns the cache off, e.g. behind a transaction-pooling PgBouncer,
 which does not deliver notifications).
 
@@ -36,12 +37,29 @@ logger = logging.getLogger(__name__)
 CHANNEL = "tranche_credentials"
 MAX_ENTRIES = 10_000
 RECONNECT_AFTER_SECONDS = 5.0
+# Fail fast when the database is away, and notice a silently dropped connection (TCP).
+LISTENER_OPTIONS = {
+    "connect_timeout": 2,
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
+
+
+def plain_connection_params() -> dict[str, Any]:
+    """psycopg.connect() arguments for the default database, without Django's own extras."""
+    params = connections["default"].get_connection_params()
+    for name in ("cursor_factory", "context", "prepare_threshold"):
+        params.pop(name, None)
+    return params
 
 
 class CredentialCache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._entries: dict[str, tuple[Any, float]] = {}
+        self._generation = 0  # bumped by every clear, so a load raced by one is not kept
         self._listener: psycopg.Connection | None = None
         self._pid = os.getpid()
         self._retry_at = 0.0
@@ -49,28 +67,43 @@ class CredentialCache:
     def get(self, secret_hash: str, load: Callable[[], Any]) -> Any:
         """The cached value for `secret_hash`, or `load()` (cached when not None)."""
         ttl = settings.API_KEY_CACHE_SECONDS
+        if ttl <= 0:
+            return load()
         with self._lock:
-            if ttl <= 0 or not self._up_to_date():
-                return load()
-            now = time.monotonic()
-            entry = self._entries.get(secret_hash)
-            if entry is not None and now - entry[1] < ttl:
-                return entry[0]
-            value = load()
-            if value is not None:
-                if len(self._entries) >= MAX_ENTRIES:
-                    self._entries.clear()
-                self._entries[secret_hash] = (value, now)
-            return value
+            if not self._up_to_date():
+                usable, generation = False, None
+            else:
+                usable, generation = True, self._generation
+                entry = self._entries.get(secret_hash)
+                if entry is not None and time.monotonic() - entry[1] < ttl:
+                    return entry[0]
+        value = load()  # outside the lock: other threads' requests do not wait on this query
+        if usable and value is not None:
+            with self._lock:
+                if generation == self._generation:
+                    if len(self._entries) >= MAX_ENTRIES:
+                        self._clear()
+                    self._entries[secret_hash] = (value, time.monotonic())
+        return value
 
     def clear(self) -> None:
         with self._lock:
-            self._entries.clear()
+            self._clear()
+
+    def _clear(self) -> None:
+        self._entries.clear()
+        self._generation += 1
+
+    def close(self) -> None:
+        """Stop listening (the next lookup listens again)."""
+        with self._lock:
+            self._close()
+            self._retry_at = 0.0
 
     def _up_to_date(self) -> bool:
         """Apply the notifications received so far; False when they cannot be received."""
         if self._pid != os.getpid():  # forked: the parent's socket is not ours
-            self._entries.clear()
+            self._clear()
             self._listener = None
             self._pid = os.getpid()
         if self._listener is None and not self._listen():
@@ -81,7 +114,7 @@ class CredentialCache:
             if pgconn.notifies() is not None:
                 while pgconn.notifies() is not None:
                     pass
-                self._entries.clear()
+                self._clear()
         except psycopg.Error:
             logger.warning("Lost the credential notifications; looking keys up until back")
             self._close()
@@ -91,21 +124,20 @@ class CredentialCache:
     def _listen(self) -> bool:
         if time.monotonic() < self._retry_at:
             return False
-        params = connections["default"].get_connection_params()
-        for name in ("cursor_factory", "context", "prepare_threshold"):
-            params.pop(name, None)
         try:
-            self._listener = psycopg.connect(**params, autocommit=True)
+            self._listener = psycopg.connect(
+                **plain_connection_params(), **LISTENER_OPTIONS, autocommit=True
+            )
             self._listener.execute(f"LISTEN {CHANNEL}")
         except psycopg.Error:
             logger.warning("Cannot listen for credential changes; API key cache off for now")
             self._close()
             return False
-        self._entries.clear()  # changes made while nobody listened
+        self._clear()  # changes made while nobody listened
         return True
 
     def _close(self) -> None:
-        self._entries.clear()
+        self._clear()
         self._retry_at = time.monotonic() + RECONNECT_AFTER_SECONDS
         if self._listener is not None:
             with contextlib.suppress(psycopg.Error):

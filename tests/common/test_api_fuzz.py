@@ -29,13 +29,17 @@ def _keep_the_test_transaction_open():
     request_finished.connect(close_old_connections)
 
 
+def fuzz(max_examples: int):
+    return settings(
+        max_examples=max_examples,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+
+
 @pytest.mark.django_db
 @schema.parametrize()
-@settings(
-    max_examples=100,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@fuzz(max_examples=100)
 def test_no_request_breaks_the_api(case, shop):
     case.call_and_validate(
         headers={"Authorization": f"Alma-Auth {shop.test_key}"},
@@ -45,10 +49,6 @@ def test_no_request_breaks_the_api(case, shop):
 
 @pytest.mark.django_db
 @schema.parametrize()
-@settings(
-    max_examples=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@fuzz(max_examples=25)
 def test_no_request_without_a_key_breaks_the_api(case):
     case.call_and_validate(excluded_checks=[negative_data_rejection])

@@ -9,8 +9,12 @@ import pytest
 from django.db import connection
 from django.test import Client
 from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
+from apps.common.idempotency import request_fingerprint
+from apps.common.models import IdempotencyRecord
 from apps.merchants.models import MerchantEvent
 from tests import api_urls
 
@@ -117,7 +121,65 @@ def test_an_oversized_body_is_refused_with_400(shop, settings):
     )
 
     assert response.status_code == 400
+    assert response.json()["error_code"] == "request_too_large"
     assert "too large" in response.json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "words"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b'{"amount": 5, "note": "\\ud800"}', "surrogates"),
+        (b'{"amount": 5, "note": "a\\u0000b"}', "NUL"),
+        (b'{"amount": 1e400}', "out of range"),
+        (b'{"amount": NaN}', "not a JSON number"),
+        (b'{"amount": 5, "note": "\xff\xfe"}', "not UTF-8"),
+    ],
+)
+def test_bodies_that_would_break_later_are_refused_up_front(shop, raw, words):
+    response = shop.client().generic(
+        "POST",
+        "/v1/_test/effects",
+        raw,
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY="hostile",
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error_code"] == "invalid_json"
+    assert words in response.json()["message"]
+    assert effects(shop) == 0
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(body=st.dictionaries(st.sampled_from(["amount", "note", "x"]), json_values) | json_values)
+def test_no_json_body_makes_a_write_endpoint_fail(shop, body):
+    client = shop.client()
+    raw = json.dumps(body).encode()
+
+    plain = client.generic("POST", "/v1/_test/effects", raw, content_type="application/json")
+    keyed = client.generic(
+        "POST",
+        "/v1/_test/effects",
+        raw,
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY=f"fuzz-{hash(raw)}",
+    )
+
+    assert plain.status_code < 500, plain.content
+    assert keyed.status_code < 500, keyed.content
+    assert keyed["Content-Type"] == "application/json"
 
 
 # --- Idempotency-Key -----------------------------------------------------------------
@@ -173,6 +235,50 @@ def test_the_same_key_on_another_method_is_422(shop):
     )
 
     assert response.status_code == 422
+
+
+def test_the_same_key_on_another_query_string_is_422(shop):
+    client = shop.client()
+    client.post("/v1/_test/effects?a=1", {"amount": 5}, format="json", HTTP_IDEMPOTENCY_KEY="q")
+
+    response = client.post(
+        "/v1/_test/effects?a=2", {"amount": 5}, format="json", HTTP_IDEMPOTENCY_KEY="q"
+    )
+
+    assert response.status_code == 422
+
+
+def test_a_method_the_endpoint_does_not_have_is_405_and_claims_nothing(shop):
+    response = shop.client().post("/v1/me", {"a": 1}, format="json", HTTP_IDEMPOTENCY_KEY="m")
+
+    assert response.status_code == 405
+    assert not IdempotencyRecord.objects.exists()
+
+
+def test_a_claim_whose_request_never_answered_is_taken_over_after_five_minutes(shop, time_machine):
+    time_machine.move_to("2026-11-22 10:00:00+00:00", tick=False)
+    fingerprint = request_fingerprint("POST", "/v1/_test/effects", {"amount": 5})
+    IdempotencyRecord.objects.create(
+        scope=f"merchant:{shop.merchant.pk}:test",
+        key="dead",
+        fingerprint=fingerprint,
+        created_at=timezone.now(),
+    )
+    client = shop.client()
+
+    time_machine.move_to("2026-11-22 10:04:00+00:00", tick=False)
+    early = client.post(
+        "/v1/_test/effects", {"amount": 5}, format="json", HTTP_IDEMPOTENCY_KEY="dead"
+    )
+    time_machine.move_to("2026-11-22 10:05:01+00:00", tick=False)
+    late = client.post(
+        "/v1/_test/effects", {"amount": 5}, format="json", HTTP_IDEMPOTENCY_KEY="dead"
+    )
+
+    assert early.status_code == 409
+    assert early.json()["error_code"] == "idempotent_request_in_progress"
+    assert late.status_code == 201
+    assert effects(shop) == 1
 
 
 def test_without_a_key_every_post_acts(shop):

@@ -1,11 +1,13 @@
 """The per-process API key cache never outlives a committed change to a key or a merchant,
 whoever makes it: another process, the admin, or plain SQL."""
 
+import threading
+import time
+
 import psycopg
 import pytest
-from django.db import connection
 
-from apps.merchants.credential_cache import credential_cache
+from apps.merchants.credential_cache import credential_cache, plain_connection_params
 from apps.merchants.services import hash_secret
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -13,14 +15,22 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def run_elsewhere(sql: str, params: list) -> None:
     """Commit a change from another connection, as another process would."""
-    params_ = connection.get_connection_params()
-    for name in ("cursor_factory", "context", "prepare_threshold"):
-        params_.pop(name, None)
-    with psycopg.connect(**params_, autocommit=True) as other:
+    with psycopg.connect(**plain_connection_params(), autocommit=True) as other:
         assert other.execute(sql, params).rowcount == 1
 
 
-def test_a_key_revoked_by_another_process_is_refused_at_once(shop):
+def status_soon(client, expected: int, *, within: float = 2.0) -> int:
+    """The notification crosses a socket after the commit: allow it milliseconds, not more
+    than `within` seconds."""
+    deadline = time.monotonic() + within
+    status = client.get("/v1/me").status_code
+    while status != expected and time.monotonic() < deadline:
+        threading.Event().wait(0.005)
+        status = client.get("/v1/me").status_code
+    return status
+
+
+def test_a_key_revoked_by_another_process_is_refused_within_milliseconds(shop):
     client = shop.client()
     assert client.get("/v1/me").status_code == 200  # now cached
 
@@ -29,10 +39,10 @@ def test_a_key_revoked_by_another_process_is_refused_at_once(shop):
         [hash_secret(shop.test_key)],
     )
 
-    assert client.get("/v1/me").status_code == 401
+    assert status_soon(client, 401) == 401
 
 
-def test_a_merchant_suspended_by_another_process_is_refused_at_once(shop):
+def test_a_merchant_suspended_by_another_process_is_refused_within_milliseconds(shop):
     client = shop.client()
     assert client.get("/v1/me").status_code == 200
 
@@ -40,7 +50,7 @@ def test_a_merchant_suspended_by_another_process_is_refused_at_once(shop):
         "UPDATE merchants_merchant SET status = 'suspended' WHERE id = %s", [shop.merchant.pk]
     )
 
-    assert client.get("/v1/me").status_code == 403
+    assert status_soon(client, 403) == 403
 
 
 def test_recording_a_keys_last_use_does_not_empty_the_caches(shop, django_assert_num_queries):

@@ -122,9 +122,14 @@ def validation_error_response(errors: list[dict[str, Any]]) -> Response:
 
 
 def _request_data(context: dict[str, Any]) -> Any:
+    """What the client sent, to echo offending values: the body, or the query string."""
     request = context.get("request")
+    if request is None:
+        return None
+    if request.method in ("GET", "HEAD", "DELETE"):
+        return request.query_params.dict()
     try:
-        return request.data if request is not None else None
+        return request.data
     except Exception:  # the body itself was the problem
         return None
 
@@ -145,7 +150,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     elif isinstance(exc, RequestDataTooBig):
         response = Response(error_body("request_too_large", "Request body too large."), status=400)
     elif isinstance(exc, exceptions.ParseError):
-        response = Response(error_body("invalid_json", str(exc.detail)), status=400)
+        code = exc.get_codes()
+        code = code if isinstance(code, str) and code != "parse_error" else "invalid_json"
+        response = Response(error_body(code, str(exc.detail)), status=400)
     elif isinstance(exc, exceptions.AuthenticationFailed | exceptions.NotAuthenticated):
         response = Response(error_body("unauthorized", "Invalid API key."), status=401)
         headers["WWW-Authenticate"] = 'Alma-Auth realm="api"'
@@ -191,3 +198,30 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         response[name] = value
     set_rollback()
     return response
+
+
+def _is_api_path(path: str) -> bool:
+    return path.startswith(("/v1/", "/v2/"))
+
+
+def server_error(request):
+    """Django's handler500: JSON under the API root, the plain page elsewhere."""
+    from django.http import JsonResponse
+    from django.views.defaults import server_error as page
+
+    if not _is_api_path(request.path):
+        return page(request)
+    body = error_body(
+        "server_error", f"Internal error. Quote request id {current_request_id()} to support."
+    )
+    return JsonResponse(body, status=500)
+
+
+def bad_request(request, exception):
+    """Django's handler400 (e.g. a hostile Host header): JSON under the API root."""
+    from django.http import JsonResponse
+    from django.views.defaults import bad_request as page
+
+    if not _is_api_path(request.path):
+        return page(request, exception)
+    return JsonResponse(error_body("bad_request", "Bad request."), status=400)

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import json
+import logging
+
 from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.response import Response
+from rest_framework.utils.encoders import JSONEncoder
 from rest_framework.views import APIView
 
 from apps.common.idempotency import (
     MAX_KEY_LENGTH,
     idempotency_claim,
     idempotency_complete,
+    idempotency_release,
     request_fingerprint,
 )
+
+logger = logging.getLogger(__name__)
 
 IDEMPOTENT_METHODS = {"POST", "PUT"}
 HEADER = "Idempotency-Key"
@@ -35,6 +42,8 @@ class BaseAPIView(APIView):
         key = request.headers.get(HEADER)
         if request.method not in IDEMPOTENT_METHODS or key is None:
             return
+        if not hasattr(self, request.method.lower()):
+            return  # DRF answers 405 next; nothing to remember
         if not key.strip() or len(key) > MAX_KEY_LENGTH:
             raise exceptions.ValidationError(
                 {HEADER: [f"Must be 1 to {MAX_KEY_LENGTH} characters."]}, code="invalid"
@@ -42,7 +51,7 @@ class BaseAPIView(APIView):
         claim = idempotency_claim(
             scope=request.auth.idempotency_scope,
             key=key,
-            fingerprint=request_fingerprint(request.method, request.path, request.data),
+            fingerprint=request_fingerprint(request.method, request.get_full_path(), request.data),
             now=timezone.now(),
         )
         if claim.record_id is None:
@@ -51,7 +60,7 @@ class BaseAPIView(APIView):
 
     def handle_exception(self, exc):
         if isinstance(exc, _Replay):
-            response = Response(exc.body, status=exc.status)
+            response = Response(json.loads(exc.body), status=exc.status)
             response["Idempotent-Replayed"] = "true"
             return response
         return super().handle_exception(exc)
@@ -61,12 +70,16 @@ class BaseAPIView(APIView):
         record_id = getattr(self, "_idempotency_record_id", None)
         if record_id is not None:
             self._idempotency_record_id = None
-            idempotency_complete(
-                record_id=record_id,
-                status=response.status_code,
-                body=response.data,
-                now=timezone.now(),
-            )
+            try:
+                idempotency_complete(
+                    record_id=record_id,
+                    status=response.status_code,
+                    body=json.dumps(response.data, cls=JSONEncoder),
+                    now=timezone.now(),
+                )
+            except Exception:
+                logger.exception("Could not record an idempotent response; releasing its key")
+                idempotency_release(record_id=record_id)
         return response
 
 

@@ -8,11 +8,11 @@ BEGIN
 END
 $$;
 CREATE TRIGGER merchant_credentials_changed
-    AFTER UPDATE OR DELETE ON merchants_merchant
+    AFTER UPDATE OR DELETE OR TRUNCATE ON merchants_merchant
     FOR EACH STATEMENT EXECUTE FUNCTION tranche_notify_credentials();
 CREATE TRIGGER apikey_credentials_changed
     AFTER UPDATE OF secret_hash, livemode, merchant_id, expires_at, revoked_at
-    OR DELETE ON merchants_apikey
+    OR DELETE OR TRUNCATE ON merchants_apikey
     FOR EACH STATEMENT EXECUTE FUNCTION tranche_notify_credentials();
 """
 
