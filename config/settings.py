@@ -247,13 +247,16 @@ LOGGING = {
     },
 }
 
-if not DEBUG:
-    SESSION_COOKIE_HTTPONLY = True
-    SECURE_CONTENT_TYPE_NOSNIFF = True
-    X_FRAME_OPTIONS = "DENY"
+X_FRAME_OPTIONS = "DENY"
 if env_bool("DJANGO_SECURE_COOKIES"):
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+if env_bool("DJANGO_BEHIND_HTTPS_PROXY"):
+    # The load balancer terminates TLS and says so in X-Forwarded-Proto; links (password
+    # reset, the API root shown to merchants) then use https, and plain http is redirected.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", "31536000"))
 
 BENCHMARK_ENDPOINTS = env_bool("TRANCHE_BENCHMARK_ENDPOINTS")
 

@@ -16,6 +16,7 @@ from apps.common.money import to_money
 
 DEFAULT_FEE_PLANS_FILE = Path(__file__).parent / "data" / "default_fee_plans.json"
 MAX_BPS = 10_000
+MAX_CENTS = 100_000_000  # 1,000,000 EUR: far above any basket, far below the columns' limit
 
 
 class InvalidFeePlans(DomainError):
@@ -30,14 +31,16 @@ class FeePlanSpecSerializer(serializers.Serializer):
     allowed = StrictBooleanField(default=True)
     available_online = StrictBooleanField(required=False)
     available_in_pos = StrictBooleanField(required=False)
-    min_purchase_amount = StrictIntegerField(min_value=0, default=5000)
-    max_purchase_amount = StrictIntegerField(min_value=1, default=200000)
+    min_purchase_amount = StrictIntegerField(min_value=0, max_value=MAX_CENTS, default=5000)
+    max_purchase_amount = StrictIntegerField(min_value=1, max_value=MAX_CENTS, default=200000)
     merchant_fee_variable = StrictIntegerField(min_value=0, max_value=MAX_BPS, default=0)
-    merchant_fee_fixed = StrictIntegerField(min_value=0, default=0)
+    merchant_fee_fixed = StrictIntegerField(min_value=0, max_value=MAX_CENTS, default=0)
     customer_fee_variable = StrictIntegerField(min_value=0, max_value=MAX_BPS, default=0)
-    customer_fee_fixed = StrictIntegerField(min_value=0, default=0)
+    customer_fee_fixed = StrictIntegerField(min_value=0, max_value=MAX_CENTS, default=0)
     customer_lending_rate = StrictIntegerField(min_value=0, max_value=MAX_BPS, default=0)
-    deferred_trigger_limit_days = StrictIntegerField(min_value=1, required=False, allow_null=True)
+    deferred_trigger_limit_days = StrictIntegerField(
+        min_value=1, max_value=365, required=False, allow_null=True
+    )
 
     def validate(self, attrs):
         if attrs["min_purchase_amount"] > attrs["max_purchase_amount"]:

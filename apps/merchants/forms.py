@@ -20,7 +20,7 @@ class RegistrationForm(forms.Form):
     )
     first_name = forms.CharField(label=_("First name"), max_length=150)
     last_name = forms.CharField(label=_("Last name"), max_length=150)
-    email = forms.EmailField(label=_("Work email"))
+    email = forms.EmailField(label=_("Work email"), max_length=150)  # the username column
     password1 = forms.CharField(
         label=_("Password"),
         strip=False,

@@ -101,6 +101,11 @@ class Merchant(models.Model):
     def is_active(self) -> bool:
         return self.status == self.Status.ACTIVE
 
+    @property
+    def legal_validation_state(self) -> str:
+        """Alma's name for "an operator has reviewed and activated this account"."""
+        return "validated" if self.activated_at is not None else "pending"
+
 
 # The allowed status changes; services.merchant_transition enforces it.
 MERCHANT_TRANSITIONS: dict[str, set[str]] = {
@@ -275,6 +280,10 @@ class FeePlan(models.Model):
             models.CheckConstraint(
                 condition=Q(deferred_days=0) | Q(deferred_months=0),
                 name="fee_plan_one_deferral_unit",
+            ),
+            models.CheckConstraint(
+                condition=Q(deferred_days=0, deferred_months=0) | Q(installments_count=1),
+                name="fee_plan_deferred_has_one_instalment",
             ),
             models.CheckConstraint(
                 condition=Q(kind__in=["general", "pos"]), name="fee_plan_kind_valid"

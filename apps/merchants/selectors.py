@@ -8,10 +8,8 @@ from datetime import datetime
 from django.db.models import QuerySet
 
 from apps.merchants.credential_cache import credential_cache
+from apps.merchants.keys import hash_secret, looks_like_secret
 from apps.merchants.models import APIKey, FeePlan, Membership, Merchant
-from apps.merchants.services import KEY_PREFIXES, hash_secret
-
-MAX_SECRET_LENGTH = 100
 
 
 def api_key_for_secret(secret: str, *, now: datetime) -> APIKey | None:
@@ -19,13 +17,11 @@ def api_key_for_secret(secret: str, *, now: datetime) -> APIKey | None:
 
     One indexed query, or none when this process's credential cache holds the key.
     """
-    if len(secret) > MAX_SECRET_LENGTH or not secret.startswith(tuple(KEY_PREFIXES.values())):
+    if not looks_like_secret(secret):
         return None
     secret_hash = hash_secret(secret)
     key = credential_cache.get(secret_hash, lambda: _key_with_merchant(secret_hash))
     if key is None or not key.is_usable(now):
-        return None
-    if KEY_PREFIXES[key.livemode] != secret[: len(KEY_PREFIXES[key.livemode])]:
         return None
     return key
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -10,12 +9,12 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from apps.common.errors import DomainError, InvalidTransition
-from apps.common.ids import random_base62
 from apps.merchants.credential_cache import credential_cache
 from apps.merchants.fee_plan_specs import DEFAULT_FEE_PLANS_FILE, load_fee_plan_specs
+from apps.merchants.keys import DISPLAY_PREFIX_LENGTH, generate_secret, hash_secret
 from apps.merchants.models import (
     MERCHANT_TRANSITIONS,
     APIKey,
@@ -24,10 +23,6 @@ from apps.merchants.models import (
     Merchant,
     MerchantEvent,
 )
-
-KEY_PREFIXES = {False: "sk_test_", True: "sk_live_"}
-KEY_RANDOM_LENGTH = 32  # base62: about 190 bits
-DISPLAY_PREFIX_LENGTH = 12  # "sk_test_" + 4 characters
 
 
 class EmailAlreadyRegistered(DomainError):
@@ -49,6 +44,7 @@ def _credentials_changed() -> None:
 # --- merchants -------------------------------------------------------------------------
 
 
+@transaction.atomic
 def merchant_create(
     *,
     legal_name: str,
@@ -153,38 +149,40 @@ def merchant_suspend(
     )
 
 
-SETTINGS_FIELDS = (
-    "return_url",
-    "customer_cancel_url",
-    "ipn_callback_url",
-    "excluded_categories",
-    "authorisation_policy",
-)
-
-
 @transaction.atomic
-def merchant_update_settings(
-    *, merchant: Merchant, now: datetime, actor: AbstractBaseUser | None = None, **values: Any
+def merchant_settings_update(
+    *,
+    merchant: Merchant,
+    return_url: str,
+    customer_cancel_url: str,
+    ipn_callback_url: str,
+    excluded_categories: list[str],
+    authorisation_policy: str,
+    now: datetime,
+    actor: AbstractBaseUser | None = None,
 ) -> Merchant:
-    """Change the merchant's defaults (URLs, excluded categories, authorisation policy)."""
-    unknown = set(values) - set(SETTINGS_FIELDS)
-    if unknown:
-        raise ValueError(f"not merchant settings: {sorted(unknown)}")
+    """Set the merchant's payment defaults; records which of them changed."""
+    values = {
+        "return_url": return_url,
+        "customer_cancel_url": customer_cancel_url,
+        "ipn_callback_url": ipn_callback_url,
+        "excluded_categories": excluded_categories,
+        "authorisation_policy": authorisation_policy,
+    }
     locked = Merchant.objects.select_for_update().get(pk=merchant.pk)
     changed = [field for field, value in values.items() if getattr(locked, field) != value]
-    if not changed:
-        return locked
-    for field in changed:
-        setattr(locked, field, values[field])
-    locked.save(update_fields=changed)
-    _credentials_changed()
-    MerchantEvent.objects.create(
-        merchant=locked,
-        kind="settings_changed",
-        actor=actor,
-        detail=", ".join(changed)[:200],
-        created_at=now,
-    )
+    if changed:
+        for field in changed:
+            setattr(locked, field, values[field])
+        locked.save(update_fields=changed)
+        _credentials_changed()
+        MerchantEvent.objects.create(
+            merchant=locked,
+            kind="settings_changed",
+            actor=actor,
+            detail=", ".join(changed)[:200],
+            created_at=now,
+        )
     return locked
 
 
@@ -197,29 +195,30 @@ def user_create(*, email: str, password: str, first_name: str = "", last_name: s
     email = user_model.objects.normalize_email(email).lower()
     if user_model.objects.filter(username__iexact=email).exists():
         raise EmailAlreadyRegistered()
-    return user_model.objects.create_user(
-        username=email, email=email, password=password, first_name=first_name, last_name=last_name
-    )
+    try:
+        with transaction.atomic():
+            return user_model.objects.create_user(
+                username=email,
+                email=email,
+                password=password,
+                first_name=first_name,
+                last_name=last_name,
+            )
+    except IntegrityError as exc:  # the same email signed up at the same moment
+        raise EmailAlreadyRegistered() from exc
 
 
 def membership_add(*, merchant: Merchant, user: Any, role: str, now: datetime) -> Membership:
     membership, _ = Membership.objects.update_or_create(
-        user=user, merchant=merchant, defaults={"role": role, "created_at": now}
+        user=user,
+        merchant=merchant,
+        defaults={"role": role},
+        create_defaults={"role": role, "created_at": now},
     )
     return membership
 
 
 # --- API keys --------------------------------------------------------------------------
-
-
-def hash_secret(secret: str) -> str:
-    """SHA-256 of a secret key. Keys carry ~190 random bits, so a fast hash is enough:
-    nobody can brute-force the preimage, and the lookup stays one indexed query."""
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def generate_secret(*, livemode: bool) -> str:
-    return KEY_PREFIXES[livemode] + random_base62(KEY_RANDOM_LENGTH)
 
 
 @dataclass(frozen=True)
@@ -230,6 +229,7 @@ class IssuedKey:
     secret: str
 
 
+@transaction.atomic
 def api_key_create(
     *,
     merchant: Merchant,

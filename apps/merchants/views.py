@@ -13,6 +13,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from apps.common.errors import DomainError
@@ -92,11 +93,15 @@ def settings_page(request):
         if not can_edit:
             raise PermissionDenied
         if form.is_valid():
-            services.merchant_update_settings(
+            services.merchant_settings_update(
                 merchant=merchant,
+                return_url=form.cleaned_data["return_url"],
+                customer_cancel_url=form.cleaned_data["customer_cancel_url"],
+                ipn_callback_url=form.cleaned_data["ipn_callback_url"],
+                excluded_categories=form.cleaned_data["excluded_categories"],
+                authorisation_policy=form.cleaned_data["authorisation_policy"],
                 now=timezone.now(),
                 actor=request.user,
-                **{field: form.cleaned_data[field] for field in services.SETTINGS_FIELDS},
             )
             messages.success(request, _("Settings saved."))
             return redirect("merchants:settings")
@@ -121,6 +126,7 @@ def _api_page(request, *, issued=None, status=200):
     )
 
 
+@never_cache  # the page may show a new secret: no browser or proxy may keep it
 @merchant_required
 @require_http_methods(["GET", "POST"])
 def api_keys(request):
@@ -142,6 +148,7 @@ def api_keys(request):
     return _api_page(request, issued=issued)
 
 
+@never_cache
 @merchant_required
 @require_http_methods(["GET", "POST"])
 def api_key_rotate(request, key_id: int):

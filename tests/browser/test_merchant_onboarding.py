@@ -45,8 +45,9 @@ def test_a_merchant_signs_up_gets_a_key_and_calls_the_api(page, live_server):
     assert response.status_code == 200
     assert response.json()["name"] == "Atelier Lumière SAS"
 
-    page.reload()
+    page.goto(f"{live_server.url}/dashboard/api/")
     assert secret not in page.content()
+    assert page.locator("td code").count() == 1  # the one key; nothing was created twice
 
 
 def test_registration_errors_show_next_to_their_fields(page, live_server):

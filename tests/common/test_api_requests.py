@@ -2,6 +2,7 @@
 
 import json
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -349,25 +350,34 @@ def test_twenty_simultaneous_requests_with_one_key_act_once(shop):
         client = Client()
         start.wait()
         try:
-            return client.post(
+            response = client.post(
                 "/v1/_test/effects",
                 {"amount": 5},
                 content_type="application/json",
                 HTTP_AUTHORIZATION=f"Alma-Auth {shop.test_key}",
                 HTTP_IDEMPOTENCY_KEY="race",
-            ).status_code
+            )
+            return response.status_code, response.json()
         finally:
             connection.close()
 
-    with ThreadPoolExecutor(max_workers=20) as pool:
-        futures = [pool.submit(send, i) for i in range(20)]
-        # Everyone but the request holding the key has answered 409 by now.
-        while sum(f.done() for f in futures) < 19:
-            threading.Event().wait(0.01)
+    try:
+        with ThreadPoolExecutor(max_workers=20) as pool:
+            futures = [pool.submit(send, i) for i in range(20)]
+            # Everyone but the request holding the key answers 409 while it is held.
+            deadline = time.monotonic() + 30
+            while sum(f.done() for f in futures) < 19 and time.monotonic() < deadline:
+                threading.Event().wait(0.01)
+            api_urls.handler_gate.set()
+            responses = [f.result() for f in futures]
+    finally:
         api_urls.handler_gate.set()
-        statuses = sorted(f.result() for f in futures)
 
+    statuses = sorted(status for status, _ in responses)
     assert statuses == [201] + [409] * 19
+    conflicts = [body for status, body in responses if status == 409]
+    assert all(body["error_code"] == "idempotent_request_in_progress" for body in conflicts)
+    assert all(body["message"] for body in conflicts)
     assert effects(shop) == 1
     replay = APIClient()
     replay.credentials(HTTP_AUTHORIZATION=f"Alma-Auth {shop.test_key}")

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from apps.merchants.models import Merchant
 from apps.merchants.selectors import api_key_for_secret
+from tests.support import all_database_text
 
 pytestmark = pytest.mark.django_db
 
@@ -33,6 +34,10 @@ def test_create_merchant_prints_one_json_object_with_working_credentials(client)
     assert api_key_for_secret(result["test_secret_key"], now=timezone.now()).livemode is False
     assert api_key_for_secret(result["live_secret_key"], now=timezone.now()).livemode is True
     assert client.login(username="lea@shop.example", password=result["password"])
+    database = all_database_text()
+    assert result["test_secret_key"][12:] not in database
+    assert result["live_secret_key"][12:] not in database
+    assert result["password"] not in database
 
 
 def test_create_merchant_can_activate_with_the_default_plans():

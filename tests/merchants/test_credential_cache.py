@@ -8,7 +8,7 @@ import psycopg
 import pytest
 
 from apps.merchants.credential_cache import credential_cache, plain_connection_params
-from apps.merchants.services import hash_secret
+from apps.merchants.keys import hash_secret
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

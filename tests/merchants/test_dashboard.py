@@ -11,6 +11,7 @@ from apps.merchants import services
 from apps.merchants.models import APIKey, Membership, Merchant
 from apps.merchants.selectors import api_key_for_secret
 from tests.factories import MembershipFactory
+from tests.support import all_database_text
 
 pytestmark = pytest.mark.django_db
 
@@ -79,6 +80,23 @@ def test_registration_errors_are_shown_next_to_each_field(client):
     assert not Merchant.objects.exists()
 
 
+def test_registration_errors_speak_french_too(client):
+    data = {**REGISTRATION, "website": ""}
+
+    response = client.post(reverse("merchants:register"), data, HTTP_ACCEPT_LANGUAGE="fr")
+
+    assert "Indiquez le site web de votre boutique" in response.content.decode()
+
+
+def test_an_over_long_email_is_a_form_error_not_a_crash(client):
+    data = {**REGISTRATION, "email": "x" * 140 + "@shop.example"}
+
+    response = client.post(reverse("merchants:register"), data)
+
+    assert response.status_code == 200
+    assert "email" in response.context["form"].errors
+
+
 def test_registration_refuses_a_weak_password(client):
     data = {**REGISTRATION, "password1": "123", "password2": "123"}
 
@@ -128,6 +146,8 @@ def test_a_new_key_is_shown_once(client, shop):
 
     secret = SECRET.search(created.content.decode()).group(0)
     assert secret.startswith("sk_live_")
+    assert secret[12:] not in all_database_text()  # sessions and messages included
+    assert created["Cache-Control"].startswith("max-age=0")
     assert api_key_for_secret(secret, now=timezone.now()).merchant == shop.merchant
     assert secret not in again.content.decode()
 

@@ -43,6 +43,7 @@ def test_defaults_fill_what_a_spec_leaves_out():
         ([{"installments_count": 3, "min_purchase_amount": 9, "max_purchase_amount": 8}], "exceed"),
         ([{"installments_count": 3}, {"installments_count": 3}], "same kind"),
         ([{"installments_count": 3, "merchant_fee_variable": -1}], "merchant_fee_variable"),
+        ([{"installments_count": 3, "max_purchase_amount": 10**15}], "max_purchase_amount"),
     ],
 )
 def test_bad_specs_are_refused_with_a_reason(plans, words):

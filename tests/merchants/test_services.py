@@ -1,5 +1,4 @@
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from apps.common.errors import InvalidTransition
@@ -7,18 +6,9 @@ from apps.merchants import services
 from apps.merchants.models import APIKey, FeePlan, Merchant, MerchantEvent
 from apps.merchants.selectors import api_key_for_secret
 from tests.factories import MerchantFactory
+from tests.support import all_database_text
 
 pytestmark = pytest.mark.django_db
-
-
-def all_database_text() -> str:
-    """Every row of every table of the database, as text."""
-    chunks = []
-    with connection.cursor() as cursor:
-        for table in connection.introspection.table_names():
-            cursor.execute(f'SELECT t::text FROM "{table}" t')  # noqa: S608 (table names from the catalogue)
-            chunks.extend(row[0] for row in cursor.fetchall())
-    return "\n".join(chunks)
 
 
 def test_a_new_merchant_is_pending_and_has_no_fee_plans():

@@ -6,7 +6,7 @@ from apps.merchants.api.authentication import APIKeyAuthentication, IsActiveMerc
 class MerchantAPIView(BaseAPIView):
     """A merchant API endpoint: secret-key auth, active merchant, per-key rate limit.
 
-    ``self.merchant`` and ``self.livemode`` scope every selector call.
+    ``self.merchant`` and ``self.request.auth.livemode`` scope every selector call.
     """
 
     authentication_classes = [APIKeyAuthentication]
@@ -16,7 +16,3 @@ class MerchantAPIView(BaseAPIView):
     @property
     def merchant(self):
         return self.request.user
-
-    @property
-    def livemode(self) -> bool:
-        return self.request.auth.livemode

@@ -75,15 +75,14 @@ class MerchantSerializer(serializers.Serializer):
 
     def to_representation(self, merchant: Merchant) -> dict:
         active = merchant.is_active
-        reviewed = merchant.activated_at is not None
         return {
             "id": merchant.public_id,
             "name": merchant.legal_name,
             "website": merchant.website,
             "country": merchant.country,
             "state": merchant.status,
-            "legal_validation_state": "validated" if reviewed else "pending",
-            "manually_reviewed": reviewed,
+            "legal_validation_state": merchant.legal_validation_state,
+            "manually_reviewed": merchant.activated_at is not None,
             "can_create_payments": active,
             "can_pay_in": active,
             "can_pay_out": active,
@@ -118,7 +117,7 @@ class LegalEntitySerializer(serializers.Serializer):
         return None
 
     def get_validation_status(self, merchant) -> str:
-        return "validated" if merchant.activated_at else "pending"
+        return merchant.legal_validation_state
 
     def get_address(self, merchant) -> dict:
         return {"country": merchant.country}
@@ -140,6 +139,7 @@ class ExtendedMerchantSerializer(MerchantSerializer):
     payout_label = serializers.CharField()
     use_stonly_onboarding = serializers.BooleanField()
     onboarding_information = serializers.DictField()
+    adyen_merchant_account = serializers.CharField(allow_null=True)
 
     def to_representation(self, merchant: Merchant) -> dict:
         plans = self.context["fee_plans"]
@@ -158,6 +158,7 @@ class ExtendedMerchantSerializer(MerchantSerializer):
             "payout_label": merchant.legal_name,
             "use_stonly_onboarding": False,
             "onboarding_information": {},
+            "adyen_merchant_account": None,
         }
 
 
