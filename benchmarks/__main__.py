@@ -149,7 +149,7 @@ def gunicorn_binary() -> str:
     return found
 
 
-def start_gunicorn(port: int, log: TextIO) -> subprocess.Popen:
+def start_gunicorn(port: int, log: TextIO, extra_env: dict[str, str]) -> subprocess.Popen:
     env = dict(os.environ)
     env.update(
         TRANCHE_BENCHMARK_ENDPOINTS="1",
@@ -157,6 +157,7 @@ def start_gunicorn(port: int, log: TextIO) -> subprocess.Popen:
         DJANGO_DEBUG="0",  # DEBUG keeps every query in memory: not what production runs
         DJANGO_SETTINGS_MODULE="config.settings",
         LOG_LEVEL="WARNING",
+        **extra_env,
     )
     command = [
         gunicorn_binary(),
@@ -206,9 +207,9 @@ def wait_until_serving(process: subprocess.Popen, base: str, key: str, log: Path
         time.sleep(0.3)
 
 
-def check_endpoints(base: str, key: str) -> None:
+def check_endpoints(base: str, key: str, endpoints: list[str]) -> None:
     """Each endpoint answers 200 with what it should, before anything is timed."""
-    for path in ENDPOINTS:
+    for path in endpoints:
         status, body = get(base + path, key)
         if status != 200:
             raise SystemExit(f"GET {path} answered {status}: {body[:500]!r}")
@@ -308,12 +309,28 @@ def median_rps(runs: list[Run], path: str) -> float | None:
     return statistics.median(values) if values else None
 
 
-def figure_line(name: str, value: float | None, baseline: float | None, suffix: str) -> str:
-    if value is None or baseline is None or baseline == 0:
+def round_ratios(runs: list[Run], path: str, baseline_path: str) -> list[float]:
+    """path / baseline_path in each round, both measured minutes apart on the same server."""
+    ratios = []
+    for round_number in sorted({run.round_no for run in runs}):
+        value, base = (
+            next((r for r in runs if r.round_no == round_number and r.path == p), None)
+            for p in (path, baseline_path)
+        )
+        if value and base and value.ok and base.ok and base.requests_per_second:
+            ratios.append(value.requests_per_second / base.requests_per_second)
+    return ratios
+
+
+def figure_line(
+    name: str, value: float | None, baseline: float | None, ratios: list[float], suffix: str
+) -> str:
+    """value and baseline are medians over the rounds; ratio is the median per-round ratio."""
+    if value is None or baseline is None or not ratios:
         return f"{name}  value=n/a  baseline=n/a  ratio=n/a  {suffix}"
     return (
         f"{name}  value={value:.1f} req/s  baseline={baseline:.1f} req/s  "
-        f"ratio={value / baseline:.2f}  {suffix}"
+        f"ratio={statistics.median(ratios):.2f}  {suffix}"
     )
 
 
@@ -351,8 +368,8 @@ def main(argv: list[str] | None = None) -> int:
 
     RESULTS_DIR.mkdir(exist_ok=True)
     log_path = RESULTS_DIR / "gunicorn.log"
+    log_path.write_text("")
     port = free_port()
-    base = f"http://127.0.0.1:{port}"
 
     say(f"benchmark: GET {ME} vs a bare DRF view, {datetime.now().astimezone():%Y-%m-%d %H:%M %z}")
     say(
@@ -362,20 +379,84 @@ def main(argv: list[str] | None = None) -> int:
     say(
         f"  gunicorn config.wsgi: {WORKERS} sync workers on 127.0.0.1:{port}, DEBUG off; "
         f"wrk: 1 thread, {args.connections} connections, {args.duration} s per run, "
-        f"{args.rounds} rounds, alternating order, median reported"
+        f"{args.rounds} rounds, alternating order; medians, and the median per-round ratio"
     )
     say(
         f"  API_RATE_LIMIT={RATE_LIMIT}: the per-key rate limit runs on every {ME} request "
         "but never rejects; every request carries the Authorization header"
     )
 
+    try:
+        runs = measure(
+            wrk, key, args, port=port, log_path=log_path, extra_env={}, endpoints=ENDPOINTS
+        )
+        say(f"  then the same with API_KEY_CACHE_SECONDS=0 (a key lookup query on every {ME}):")
+        uncached = measure(
+            wrk,
+            key,
+            args,
+            port=free_port(),
+            log_path=log_path,
+            extra_env={"API_KEY_CACHE_SECONDS": "0"},
+            endpoints=[ME, BARE_DRF],
+        )
+    finally:
+        revoke_key(key)
+
+    failed = [run for run in runs + uncached if not run.ok]
+    ratios = round_ratios(runs, ME, BARE_DRF)
+    passed = not failed and bool(ratios) and statistics.median(ratios) >= TARGET
+    verdict = "PASS" if passed else "FAIL"
+    if failed:
+        verdict += f" ({len(failed)} run(s) had errors and were not counted)"
+    say(f"  {ME} / {BARE_DRF} per round: {' '.join(f'{r:.2f}' for r in ratios) or 'n/a'}")
+
+    say()
+    me, bare_drf = median_rps(runs, ME), median_rps(runs, BARE_DRF)
+    bare_django = median_rps(runs, BARE_DJANGO)
+    say(figure_line("me_vs_bare_drf", me, bare_drf, ratios, f"(target >= {TARGET:.2f})  {verdict}"))
+    say(
+        figure_line(
+            "me_uncached_vs_bare_drf",
+            median_rps(uncached, ME),
+            median_rps(uncached, BARE_DRF),
+            round_ratios(uncached, ME, BARE_DRF),
+            "(context: key cache off, no target)",
+        )
+    )
+    say(
+        figure_line(
+            "bare_drf_vs_bare_django",
+            bare_drf,
+            bare_django,
+            round_ratios(runs, BARE_DRF, BARE_DJANGO),
+            "(context, no target)",
+        )
+    )
+
+    (RESULTS_DIR / "latest.txt").write_text("\n".join(_lines) + "\n")
+    return 0 if passed else 1
+
+
+def measure(
+    wrk: str,
+    key: str,
+    args: argparse.Namespace,
+    *,
+    port: int,
+    log_path: Path,
+    extra_env: dict[str, str],
+    endpoints: list[str],
+) -> list[Run]:
+    """Start a server, warm it up, then time each endpoint over the rounds; stop it."""
+    base = f"http://127.0.0.1:{port}"
     runs: list[Run] = []
-    with open(log_path, "w") as log:
-        process = start_gunicorn(port, log)
+    with open(log_path, "a") as log:
+        process = start_gunicorn(port, log, extra_env)
     try:
         wait_until_serving(process, base, key, log_path)
-        check_endpoints(base, key)
-        for path in ENDPOINTS:  # warm-up: workers import lazily, connections open
+        check_endpoints(base, key, endpoints)
+        for path in endpoints:  # warm-up: workers import lazily, connections open
             warm = run_wrk(
                 wrk,
                 base + path,
@@ -388,9 +469,8 @@ def main(argv: list[str] | None = None) -> int:
             if not warm.ok:
                 say(describe(warm) + "  (warm-up)")
         for round_number in range(1, args.rounds + 1):
-            shift = (round_number - 1) % len(ENDPOINTS)
-            order = ENDPOINTS[shift:] + ENDPOINTS[:shift]
-            for path in order:
+            shift = (round_number - 1) % len(endpoints)
+            for path in endpoints[shift:] + endpoints[:shift]:
                 run = run_wrk(
                     wrk,
                     base + path,
@@ -404,34 +484,7 @@ def main(argv: list[str] | None = None) -> int:
                 say(describe(run))
     finally:
         stop_gunicorn(process)
-        revoke_key(key)
-
-    failed = [run for run in runs if not run.ok]
-    me = median_rps(runs, ME)
-    bare_drf = median_rps(runs, BARE_DRF)
-    bare_django = median_rps(runs, BARE_DJANGO)
-    passed = not failed and me is not None and bare_drf is not None and me / bare_drf >= TARGET
-    verdict = "PASS" if passed else "FAIL"
-    if failed:
-        verdict += f" ({len(failed)} run(s) had errors and were not counted)"
-
-    paired = []
-    for round_number in range(1, args.rounds + 1):
-        me_run, drf_run = (
-            next((r for r in runs if r.round_no == round_number and r.path == path), None)
-            for path in (ME, BARE_DRF)
-        )
-        if me_run and drf_run and me_run.ok and drf_run.ok and drf_run.requests_per_second:
-            paired.append(f"{me_run.requests_per_second / drf_run.requests_per_second:.2f}")
-    say(f"  {ME} / {BARE_DRF} per round (noise check): {' '.join(paired) or 'n/a'}")
-
-    say()
-    say(figure_line("me_vs_bare_drf", me, bare_drf, f"(target >= {TARGET:.2f})  {verdict}"))
-    say(figure_line("me_vs_bare_django", me, bare_django, "(context, no target)"))
-    say(figure_line("bare_drf_vs_bare_django", bare_drf, bare_django, "(context, no target)"))
-
-    (RESULTS_DIR / "latest.txt").write_text("\n".join(_lines) + "\n")
-    return 0 if passed else 1
+    return runs
 
 
 if __name__ == "__main__":
