@@ -135,7 +135,9 @@ def test_bad_fee_plan_filters_are_400_naming_the_field(shop, query, field):
     response = shop.client().get(f"/v1/me/fee-plans?{query}")
 
     assert response.status_code == 400
-    assert response.json()["errors"][0]["field"] == field
+    [error] = response.json()["errors"]
+    assert error["field"] == field
+    assert error["value"] == query.split("=", 1)[1]
 
 
 def test_a_merchant_only_sees_its_own_fee_plans(shop, other_shop):

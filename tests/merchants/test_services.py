@@ -1,4 +1,8 @@
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from apps.common.errors import InvalidTransition
@@ -141,3 +145,32 @@ def test_registering_twice_with_one_email_is_refused():
     with pytest.raises(services.EmailAlreadyRegistered):
         services.merchant_register(email="owner@shop.example", **fields)
     assert Merchant.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_rotations_and_revocations_of_one_key_act_once():
+    merchant = MerchantFactory()
+    key = services.api_key_create(merchant=merchant, livemode=False, now=timezone.now()).key
+    start = threading.Barrier(10)
+
+    def act(index):
+        start.wait()
+        try:
+            if index % 2:
+                services.api_key_rotate(key=key, now=timezone.now())
+                return "rotated"
+            services.api_key_revoke(key=key, now=timezone.now())
+            return "revoked"
+        except services.KeyNotActive:
+            return "refused"
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        outcomes = sorted(pool.map(act, range(10)))
+
+    rotations = APIKey.objects.filter(merchant=merchant).exclude(pk=key.pk).count()
+    assert outcomes.count("rotated") == rotations <= 1
+    assert outcomes.count("revoked") <= 1
+    assert outcomes.count("refused") == 10 - outcomes.count("rotated") - outcomes.count("revoked")
+    assert APIKey.objects.get(pk=key.pk).state(timezone.now()) in {"revoked", "expiring"}
