@@ -12,7 +12,7 @@ api_patterns = [
 
 urlpatterns = [
     *api_patterns,
-    path("v1/schema", SpectacularJSONAPIView.as_view(api_version="1.0.0"), name="api-schema"),
+    path("v1/schema", SpectacularJSONAPIView.as_view(), name="api-schema"),
     path("docs", SpectacularRedocView.as_view(url_name="api-schema"), name="api-docs"),
     re_path(r"^v[12](/.*)?$", EndpointNotFoundView.as_view(), name="api-not-found"),
     path("admin/", admin.site.urls),

@@ -14,12 +14,17 @@ from apps.merchants.selectors import fee_plans_list
 
 
 class MeView(MerchantAPIView):
+    """The merchant that owns the API key, and what it may do."""
+
     @extend_schema(operation_id="me", responses=MerchantSerializer, tags=["merchant"])
     def get(self, request):
         return Response(MerchantSerializer(self.merchant).data)
 
 
 class MeExtendedView(MerchantAPIView):
+    """The merchant with its legal entity and every fee plan (what plugins read to check a
+    key and to configure their payment options)."""
+
     @extend_schema(
         operation_id="me_extended", responses=ExtendedMerchantSerializer, tags=["merchant"]
     )
@@ -30,6 +35,9 @@ class MeExtendedView(MerchantAPIView):
 
 
 class FeePlansView(MerchantAPIView):
+    """The merchant's fee plans, allowed or not: instalments, deferral, purchase limits in
+    cents, fees and lending rate in basis points."""
+
     @extend_schema(
         operation_id="me_fee_plans",
         parameters=[
