@@ -16,7 +16,6 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from apps.common.errors import DomainError
 from apps.merchants import selectors, services
 from apps.merchants.forms import MerchantSettingsForm, NewKeyForm, RegistrationForm
 from apps.merchants.models import APIKey
@@ -64,8 +63,8 @@ def register(request):
                 last_name=data["last_name"],
                 now=timezone.now(),
             )
-        except DomainError as error:
-            form.add_error("email", error.message)
+        except services.EmailAlreadyRegistered:  # signed up at the same moment elsewhere
+            form.add_error("email", _("An account already exists with this email address."))
         else:
             login(request, membership.user, backend="django.contrib.auth.backends.ModelBackend")
             messages.success(
@@ -161,8 +160,8 @@ def api_key_rotate(request, key_id: int):
         )
     try:
         issued = services.api_key_rotate(key=key, now=timezone.now(), actor=request.user)
-    except DomainError as error:
-        messages.error(request, error.message)
+    except services.KeyNotActive:
+        messages.error(request, _("Only an active key can be rotated."))
         return redirect("merchants:api-keys")
     return _api_page(request, issued=issued)
 
@@ -175,8 +174,8 @@ def api_key_revoke(request, key_id: int):
         return render(request, "merchants/api_key_confirm.html", {"key": key, "action": "revoke"})
     try:
         services.api_key_revoke(key=key, now=timezone.now(), actor=request.user)
-    except DomainError as error:
-        messages.error(request, error.message)
+    except services.KeyNotActive:
+        messages.error(request, _("This key is already revoked or expired."))
     else:
         messages.success(request, _("Key %(prefix)s… revoked.") % {"prefix": key.display_prefix})
     return redirect("merchants:api-keys")

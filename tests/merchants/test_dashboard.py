@@ -295,3 +295,15 @@ def test_staff_members_cannot_change_settings(client, shop):
 
     assert page.status_code == 200
     assert change.status_code == 403
+
+
+def test_rotating_a_key_twice_is_refused_with_a_french_message(client, shop):
+    client = owner_client(client, shop)
+    key = APIKey.objects.get(merchant=shop.merchant, livemode=False)
+    url = reverse("merchants:api-key-rotate", args=[key.pk])
+    client.post(url)
+
+    response = client.post(url, follow=True, HTTP_ACCEPT_LANGUAGE="fr")
+
+    assert "Seule une clé active peut être renouvelée." in response.content.decode()
+    assert APIKey.objects.filter(merchant=shop.merchant, livemode=False).count() == 2

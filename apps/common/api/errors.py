@@ -17,6 +17,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
+from apps.common.api.middleware import is_api_path
 from apps.common.errors import DomainError
 from apps.common.request_id import current_request_id
 
@@ -200,16 +201,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     return response
 
 
-def _is_api_path(path: str) -> bool:
-    return path.startswith(("/v1/", "/v2/"))
-
-
 def server_error(request):
     """Django's handler500: JSON under the API root, the plain page elsewhere."""
     from django.http import JsonResponse
     from django.views.defaults import server_error as page
 
-    if not _is_api_path(request.path):
+    if not is_api_path(request.path_info):
         return page(request)
     body = error_body(
         "server_error", f"Internal error. Quote request id {current_request_id()} to support."
@@ -222,6 +219,6 @@ def bad_request(request, exception):
     from django.http import JsonResponse
     from django.views.defaults import bad_request as page
 
-    if not _is_api_path(request.path):
+    if not is_api_path(request.path_info):
         return page(request, exception)
     return JsonResponse(error_body("bad_request", "Bad request."), status=400)
