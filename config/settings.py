@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -49,6 +50,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.postgres",
+    "corsheaders",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -69,6 +71,7 @@ MIDDLEWARE = [
     "apps.common.request_id.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "apps.common.api.middleware.APILanguageMiddleware",
@@ -144,6 +147,7 @@ LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "Europe/Paris"
 USE_I18N = True
 USE_TZ = True
+FORMAT_MODULE_PATH = ["config.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "staticfiles"
@@ -154,6 +158,24 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True  # serve straight from the apps in development, no collectstatic
+# Files whose name carries a version (the widget: tranche-widget-1.0.0.js) never change:
+# browsers and CDNs may keep them a year. Others get WhiteNoise's short default.
+VERSIONED_STATIC_FILE = re.compile(r"-\d+\.\d+\.\d+\.(js|css)$")
+
+
+def _immutable_static_file(path: str, url: str) -> bool:
+    return VERSIONED_STATIC_FILE.search(url) is not None
+
+
+WHITENOISE_IMMUTABLE_FILE_TEST = _immutable_static_file
+
+# Browser calls: only v2 eligibility, with the public merchant id (no cookies, no secret).
+CORS_URLS_REGEX = r"^/v2/payments/eligibility$"
+CORS_ALLOW_ALL_ORIGINS = True
+CORS_ALLOW_CREDENTIALS = False
+CORS_ALLOW_METHODS = ["POST", "OPTIONS"]
+CORS_ALLOW_HEADERS = ["authorization", "content-type", "x-alma-agent"]
+CORS_PREFLIGHT_MAX_AGE = 86400
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Tranche <no-reply@tranche.localhost>")
@@ -198,9 +220,12 @@ SPECTACULAR_SETTINGS = {
 }
 # "<count>/<second|minute|hour>" per API key; one fixed window per key.
 API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "1200/minute")
-# Upper bound on how long a process trusts a cached API key lookup; changes are pushed to
-# every process at once anyway (apps/merchants/credential_cache.py). 0 turns the cache off.
-API_KEY_CACHE_SECONDS = int(os.environ.get("API_KEY_CACHE_SECONDS", "60"))
+# The same for public calls (widget eligibility with a merchant id), per client address.
+PUBLIC_API_RATE_LIMIT = os.environ.get("PUBLIC_API_RATE_LIMIT", "300/minute")
+# Upper bound on how long a process trusts cached configuration (keys, merchants, fee plans,
+# usury table); changes are pushed to every process at once anyway
+# (apps/common/config_cache.py). 0 turns the cache off.
+CONFIG_CACHE_SECONDS = int(os.environ.get("CONFIG_CACHE_SECONDS", "60"))
 # How long an Idempotency-Key is remembered.
 IDEMPOTENCY_KEY_TTL_HOURS = 24
 # A claimed key whose request never answered (its process died) may be retried after this.
@@ -269,3 +294,11 @@ PERIODIC_TASKS = [
         "schedule_type": "H",  # hourly
     },
 ]
+
+# --- plans and eligibility ---------------------------------------------------------------
+# Billing and shipping countries Tranche serves (ISO 3166-1 alpha-2).
+SERVED_COUNTRIES = env_list("SERVED_COUNTRIES", "FR,BE,ES,DE,IT,NL,LU,PT,AT,IE")
+# Customer cost (fees, basis points of the purchase) still "negligible" under Code de la
+# consommation L312-4: a plan repaid within 3 months at no more than this is not a consumer
+# credit. The law gives no figure; 0 (any charge makes it a credit) is the prudent reading.
+CREDIT_NEGLIGIBLE_COST_BPS = int(os.environ.get("CREDIT_NEGLIGIBLE_COST_BPS", "0"))

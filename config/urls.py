@@ -8,6 +8,7 @@ from apps.common.api.views import EndpointNotFoundView
 
 api_patterns = [
     path("", include("apps.merchants.api.urls")),
+    path("", include("apps.payments.api.urls")),
 ]
 
 urlpatterns = [
@@ -19,6 +20,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("apps.merchants.urls")),
+    path("", include("apps.payments.urls")),
     path("", RedirectView.as_view(pattern_name="merchants:dashboard", permanent=False)),
 ]
 

@@ -1,3 +1,4 @@
+import os
 from dataclasses import dataclass
 
 import pytest
@@ -5,8 +6,8 @@ from django.core.cache import cache
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from apps.common.config_cache import config_cache
 from apps.merchants import services
-from apps.merchants.credential_cache import credential_cache
 from apps.merchants.models import Merchant
 from tests.factories import MembershipFactory, MerchantFactory
 
@@ -44,10 +45,22 @@ def make_shop(*, status: str = Merchant.Status.ACTIVE, **merchant_fields) -> Sho
     )
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """TEST_DB_SUFFIX=x gives this run its own test database, so two suites can run side
+    by side on one machine (pytest-django's xdist support does the same per worker)."""
+    suffix = os.environ.get("TEST_DB_SUFFIX")
+    if suffix:
+        from django.conf import settings
+
+        test = settings.DATABASES["default"].setdefault("TEST", {})
+        test["NAME"] = f"test_{settings.DATABASES['default']['NAME']}_{suffix}"
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _stop_listening_before_the_test_database_goes(django_db_setup, django_db_blocker):
     yield
-    credential_cache.close()  # its connection would keep the test database from being dropped
+    config_cache.close()  # its connection would keep the test database from being dropped
 
 
 @pytest.fixture(autouse=True)
@@ -59,10 +72,10 @@ def _fast_password_hashing(settings):
 def _fresh_cache():
     # Rate-limit counters and cached key lookups must not leak between tests.
     cache.clear()
-    credential_cache.clear()
+    config_cache.clear()
     yield
     cache.clear()
-    credential_cache.clear()
+    config_cache.clear()
 
 
 @pytest.fixture

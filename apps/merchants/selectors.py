@@ -7,7 +7,7 @@ from datetime import datetime
 
 from django.db.models import QuerySet
 
-from apps.merchants.credential_cache import credential_cache
+from apps.common.config_cache import config_cache
 from apps.merchants.keys import hash_secret, looks_like_secret
 from apps.merchants.models import APIKey, FeePlan, Membership, Merchant
 
@@ -20,7 +20,7 @@ def api_key_for_secret(secret: str, *, now: datetime) -> APIKey | None:
     if not looks_like_secret(secret):
         return None
     secret_hash = hash_secret(secret)
-    key = credential_cache.get(secret_hash, lambda: _key_with_merchant(secret_hash))
+    key = config_cache.get(("api_key", secret_hash), lambda: _key_with_merchant(secret_hash))
     if key is None or not key.is_usable(now):
         return None
     return key
@@ -72,3 +72,15 @@ def fee_plans_list(
     for plan in plans:
         plan.merchant = merchant  # the caller's instance: no query per plan for its fields
     return plans
+
+
+def merchant_first_active() -> Merchant | None:
+    """The oldest active merchant (the demo pages' default shop on a local install)."""
+    return Merchant.objects.filter(status=Merchant.Status.ACTIVE).order_by("created_at").first()
+
+
+def merchant_by_public_id(public_id: str) -> Merchant | None:
+    """The merchant with this public id (the widget's credential), from the config cache."""
+    return config_cache.get(
+        ("merchant", public_id), lambda: Merchant.objects.filter(public_id=public_id).first()
+    )

@@ -11,8 +11,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
+from apps.common.config_cache import config_cache
 from apps.common.errors import DomainError, InvalidTransition
-from apps.merchants.credential_cache import credential_cache
 from apps.merchants.fee_plan_specs import DEFAULT_FEE_PLANS_FILE, load_fee_plan_specs
 from apps.merchants.keys import DISPLAY_PREFIX_LENGTH, generate_secret, hash_secret
 from apps.merchants.models import (
@@ -35,10 +35,10 @@ class KeyNotActive(DomainError):
     default_message = "This API key is already revoked or expired."
 
 
-def _credentials_changed() -> None:
+def _config_changed() -> None:
     """Keys or a merchant changed: other processes learn it from the database's notification
-    at commit (credential_cache.py); this process forgets its cached lookups at once."""
-    credential_cache.clear()
+    at commit (config_cache.py); this process forgets its cached lookups at once."""
+    config_cache.clear()
 
 
 # --- merchants -------------------------------------------------------------------------
@@ -117,7 +117,7 @@ def merchant_transition(
             locked.activated_at = now
             fields.append("activated_at")
         locked.save(update_fields=fields)
-        _credentials_changed()
+        _config_changed()
         MerchantEvent.objects.create(
             merchant=locked,
             kind="status_changed",
@@ -175,7 +175,7 @@ def merchant_settings_update(
         for field in changed:
             setattr(locked, field, values[field])
         locked.save(update_fields=changed)
-        _credentials_changed()
+        _config_changed()
         MerchantEvent.objects.create(
             merchant=locked,
             kind="settings_changed",
@@ -269,7 +269,7 @@ def api_key_rotate(
     old.expires_at = now + timedelta(hours=settings.API_KEY_ROTATION_GRACE_HOURS)
     old.replaced_by = issued.key
     old.save(update_fields=["expires_at", "replaced_by"])
-    _credentials_changed()
+    _config_changed()
     MerchantEvent.objects.create(
         merchant=old.merchant,
         kind="api_key_rotated",
@@ -288,7 +288,7 @@ def api_key_revoke(*, key: APIKey, now: datetime, actor: AbstractBaseUser | None
         raise KeyNotActive()
     locked.revoked_at = now
     locked.save(update_fields=["revoked_at"])
-    _credentials_changed()
+    _config_changed()
     MerchantEvent.objects.create(
         merchant=locked.merchant,
         kind="api_key_revoked",

@@ -1,6 +1,12 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class PaymentsConfig(AppConfig):
     name = "apps.payments"
     label = "payments"
+
+    def ready(self) -> None:
+        from apps.payments.reference_data import install_shipped_usury_rates
+
+        post_migrate.connect(install_shipped_usury_rates, sender=self)

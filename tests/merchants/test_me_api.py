@@ -76,7 +76,7 @@ def test_me_costs_no_query_once_the_key_is_cached(shop, django_assert_num_querie
 
 
 def test_without_the_cache_me_costs_one_query(shop, settings, django_assert_num_queries):
-    settings.API_KEY_CACHE_SECONDS = 0
+    settings.CONFIG_CACHE_SECONDS = 0
     client = shop.client()
     client.get("/v1/me")
 

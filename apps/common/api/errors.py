@@ -33,6 +33,7 @@ FIELD_CODES = {
     "not_a_dict": "invalid_type",
     "parse_error": "invalid_type",
     "invalid_choice": "invalid_value",
+    "unknown": "invalid_value",
     "min_value": "invalid_value",
     "max_value": "invalid_value",
     "max_string_length": "invalid_value",
@@ -155,7 +156,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         code = code if isinstance(code, str) and code != "parse_error" else "invalid_json"
         response = Response(error_body(code, str(exc.detail)), status=400)
     elif isinstance(exc, exceptions.AuthenticationFailed | exceptions.NotAuthenticated):
-        response = Response(error_body("unauthorized", "Invalid API key."), status=401)
+        # Key failures all read "Invalid API key." (never whether the key exists); a
+        # credential of the wrong kind says which one the endpoint needs.
+        custom = str(exc.detail) != str(exc.default_detail)
+        message = str(exc.detail) if custom else "Invalid API key."
+        response = Response(error_body("unauthorized", message), status=401)
         headers["WWW-Authenticate"] = 'Alma-Auth realm="api"'
     elif isinstance(exc, exceptions.PermissionDenied):
         code = exc.get_codes() if isinstance(exc.get_codes(), str) else "forbidden"

@@ -1,4 +1,5 @@
-"""Per-API-key rate limit: a fixed window counted in the cache (O(1) per request).
+"""Rate limits: fixed windows counted in the cache (O(1) per request), per API key or,
+for public calls, per client address.
 
 Without REDIS_URL the cache is per process, so with N web processes a key may get up to
 N times the limit; set REDIS_URL to share the count (README, deployment).
@@ -23,16 +24,23 @@ def parse_rate(rate: str) -> tuple[int, int]:
     return int(count), PERIODS[period.strip()]
 
 
-class APIKeyRateThrottle(BaseThrottle):
-    """Counts requests per authenticated credential (``request.auth.pk``)."""
+class FixedWindowThrottle(BaseThrottle):
+    """Counts requests per `identity` in fixed windows of the configured rate's period."""
+
+    rate_setting = "API_RATE_LIMIT"
+
+    def identity(self, request) -> str | None:
+        """Who is counted; None lets the request through uncounted."""
+        raise NotImplementedError
 
     def allow_request(self, request, view) -> bool:
-        if request.auth is None:
+        identity = self.identity(request)
+        if identity is None:
             return True
-        limit, period = parse_rate(settings.API_RATE_LIMIT)
+        limit, period = parse_rate(getattr(settings, self.rate_setting))
         now = time.time()
         window = int(now // period)
-        key = f"throttle:{request.auth.pk}:{window}"
+        key = f"throttle:{identity}:{window}"
         cache.add(key, 0, timeout=period + 1)
         try:
             count = cache.incr(key)
@@ -44,3 +52,22 @@ class APIKeyRateThrottle(BaseThrottle):
 
     def wait(self) -> float:
         return self._wait
+
+
+class APIKeyRateThrottle(FixedWindowThrottle):
+    """Counts requests per API key (``request.auth.pk``)."""
+
+    def identity(self, request) -> str | None:
+        return None if request.auth is None else f"key:{request.auth.pk}"
+
+
+class PublicRateThrottle(FixedWindowThrottle):
+    """Counts requests made with the public merchant id (no secret: ``request.auth`` is
+    None) per client address, so one abusive page cannot exhaust a merchant's shoppers."""
+
+    rate_setting = "PUBLIC_API_RATE_LIMIT"
+
+    def identity(self, request) -> str | None:
+        if request.auth is not None:
+            return None
+        return f"ip:{request.META.get('REMOTE_ADDR', '')}"

@@ -34,13 +34,16 @@ class _Replay(Exception):
 class BaseAPIView(APIView):
     """Authentication, permissions and throttling come from subclasses; this adds
     Idempotency-Key support, which needs to know who is calling (``request.auth``'s
-    ``idempotency_scope``)."""
+    ``idempotency_scope``). A read-only POST sets ``idempotent = False``: repeating it is
+    harmless, so an Idempotency-Key header is accepted and ignored."""
+
+    idempotent = True
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
         self._idempotency_record_id = None
         key = request.headers.get(HEADER)
-        if request.method not in IDEMPOTENT_METHODS or key is None:
+        if not self.idempotent or request.method not in IDEMPOTENT_METHODS or key is None:
             return
         if not hasattr(self, request.method.lower()):
             return  # DRF answers 405 next; nothing to remember

@@ -7,7 +7,7 @@ import time
 import psycopg
 import pytest
 
-from apps.merchants.credential_cache import credential_cache, plain_connection_params
+from apps.common.config_cache import config_cache, plain_connection_params
 from apps.merchants.keys import hash_secret
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -68,7 +68,7 @@ def test_recording_a_keys_last_use_does_not_empty_the_caches(shop, django_assert
 def test_when_notifications_are_lost_every_request_looks_the_key_up(shop):
     client = shop.client()
     client.get("/v1/me")
-    credential_cache._listener.close()  # the listening connection breaks
+    config_cache._listener.close()  # the listening connection breaks
 
     run_elsewhere(
         "UPDATE merchants_apikey SET revoked_at = now() WHERE secret_hash = %s",

@@ -1,21 +1,24 @@
-"""A per-process cache of API key lookups, emptied the moment PostgreSQL says a key or a
-merchant changed.
+"""A per-process cache of configuration that hot endpoints read on every request (API
+keys, merchants, fee plans, the usury table), emptied the moment PostgreSQL says any of it
+changed.
 
 Why: on this kind of machine one database round trip costs about as much as a whole bare
-DRF request, and every merchant API call starts with a key lookup. Why it stays correct:
-triggers on ``merchants_apikey`` (revocation, expiry, ...) and ``merchants_merchant`` (any
-change, such as a suspension) ``NOTIFY tranche_credentials`` when their transaction commits
-(migration 0002). Each process ``LISTEN``s on its own connection and, before using the cache,
-reads what has arrived on that socket without waiting (no round trip). A notification empties
-the cache, so a revoked key or a suspended merchant is refused by every process within
-milliseconds of the commit (the time the notification takes to cross a socket). If the
-listening connection cannot be opened or breaks, the cache is bypassed (one query per
-request) until it is back. ``API_KEY_CACHE_SECONDS`` bounds how long
-an entry lives anyway (0 turns the cache off, e.g. behind a transaction-pooling PgBouncer,
-which does not deliver notifications).
+DRF request, and every merchant API call starts with a key lookup; eligibility also reads
+the merchant's fee plans. Why it stays correct: triggers on the cached tables
+``NOTIFY tranche_config`` when their transaction commits (see ``NOTIFY_FUNCTION_SQL`` and the
+migrations that attach it). Each process ``LISTEN``s on its own connection and, before using
+the cache, reads what has arrived on that socket without waiting (no round trip). A
+notification empties the whole cache, so a revoked key, a suspended merchant or an edited fee
+plan is seen by every process within milliseconds of the commit (the time the notification
+takes to cross a socket). Configuration changes are rare, so emptying everything is cheap.
+If the listening connection cannot be opened or breaks, the cache is bypassed (one query per
+lookup) until it is back. ``CONFIG_CACHE_SECONDS`` bounds how long an entry lives anyway
+(0 turns the cache off, e.g. behind a transaction-pooling PgBouncer, which does not deliver
+notifications).
 
-Cached instances are shared between requests: treat them as read-only (services re-read
-rows under lock before writing, as they must anyway).
+Keys are tuples namespaced by their first item, such as ``("api_key", secret_hash)``.
+Cached values are shared between requests: treat them as read-only (services re-read rows
+under lock before writing, as they must anyway).
 """
 
 from __future__ import annotations
@@ -34,7 +37,16 @@ from django.db import connections
 
 logger = logging.getLogger(__name__)
 
-CHANNEL = "tranche_credentials"
+CHANNEL = "tranche_config"
+# Attached by migrations as a statement-level AFTER trigger to every cached table.
+NOTIFY_FUNCTION_SQL = f"""
+CREATE OR REPLACE FUNCTION tranche_notify_config() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('{CHANNEL}', '');
+    RETURN NULL;
+END
+$$;
+"""
 MAX_ENTRIES = 10_000
 RECONNECT_AFTER_SECONDS = 5.0
 # Fail fast when the database is away, and notice a silently dropped connection (TCP).
@@ -55,18 +67,18 @@ def plain_connection_params() -> dict[str, Any]:
     return params
 
 
-class CredentialCache:
+class ConfigCache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._entries: dict[str, tuple[Any, float]] = {}
+        self._entries: dict[tuple, tuple[Any, float]] = {}
         self._generation = 0  # bumped by every clear, so a load raced by one is not kept
         self._listener: psycopg.Connection | None = None
         self._pid = os.getpid()
         self._retry_at = 0.0
 
-    def get(self, secret_hash: str, load: Callable[[], Any]) -> Any:
-        """The cached value for `secret_hash`, or `load()` (cached when not None)."""
-        ttl = settings.API_KEY_CACHE_SECONDS
+    def get(self, key: tuple, load: Callable[[], Any]) -> Any:
+        """The cached value for `key`, or `load()` (cached when not None)."""
+        ttl = settings.CONFIG_CACHE_SECONDS
         if ttl <= 0:
             return load()
         with self._lock:
@@ -74,7 +86,7 @@ class CredentialCache:
                 usable, generation = False, None
             else:
                 usable, generation = True, self._generation
-                entry = self._entries.get(secret_hash)
+                entry = self._entries.get(key)
                 if entry is not None and time.monotonic() - entry[1] < ttl:
                     return entry[0]
         value = load()  # outside the lock: other threads' requests do not wait on this query
@@ -83,7 +95,7 @@ class CredentialCache:
                 if generation == self._generation:
                     if len(self._entries) >= MAX_ENTRIES:
                         self._clear()
-                    self._entries[secret_hash] = (value, time.monotonic())
+                    self._entries[key] = (value, time.monotonic())
         return value
 
     def clear(self) -> None:
@@ -116,7 +128,7 @@ class CredentialCache:
                     pass
                 self._clear()
         except psycopg.Error:
-            logger.warning("Lost the credential notifications; looking keys up until back")
+            logger.warning("Lost the configuration notifications; reading the database until back")
             self._close()
             return False
         return True
@@ -130,7 +142,7 @@ class CredentialCache:
             )
             self._listener.execute(f"LISTEN {CHANNEL}")
         except psycopg.Error:
-            logger.warning("Cannot listen for credential changes; API key cache off for now")
+            logger.warning("Cannot listen for configuration changes; config cache off for now")
             self._close()
             return False
         self._clear()  # changes made while nobody listened
@@ -145,4 +157,4 @@ class CredentialCache:
         self._listener = None
 
 
-credential_cache = CredentialCache()
+config_cache = ConfigCache()

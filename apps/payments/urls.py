@@ -1,0 +1,10 @@
+from django.urls import path
+
+from apps.payments import views
+
+app_name = "payments"
+
+urlpatterns = [
+    path("widget/demo", views.widget_demo, name="widget-demo"),
+    path("widget/demo/cart", views.widget_demo_cart, name="widget-demo-cart"),
+]
