@@ -192,6 +192,9 @@ PHONENUMBER_DEFAULT_REGION = "FR"
 
 # Merchant API
 REST_FRAMEWORK = {
+    # Proxies in front of the app whose X-Forwarded-For is trusted for client addresses
+    # (public rate limits); 0 reads REMOTE_ADDR.
+    "NUM_PROXIES": int(os.environ.get("TRUSTED_PROXIES", "0")),
     "DEFAULT_RENDERER_CLASSES": ["apps.common.api.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["apps.common.api.parsers.JSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": [],

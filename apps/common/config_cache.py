@@ -33,7 +33,7 @@ from typing import Any
 
 import psycopg
 from django.conf import settings
-from django.db import connections
+from django.db import connections, transaction
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +101,13 @@ class ConfigCache:
     def clear(self) -> None:
         with self._lock:
             self._clear()
+
+    def clear_now_and_after_commit(self) -> None:
+        """For a process that changes cached rows itself: forget now, and again when the
+        change commits, so a request racing the commit cannot keep the old rows until the
+        notification crosses the socket."""
+        self.clear()
+        transaction.on_commit(self.clear)
 
     def _clear(self) -> None:
         self._entries.clear()

@@ -38,7 +38,7 @@ class KeyNotActive(DomainError):
 def _config_changed() -> None:
     """Keys or a merchant changed: other processes learn it from the database's notification
     at commit (config_cache.py); this process forgets its cached lookups at once."""
-    config_cache.clear()
+    config_cache.clear_now_and_after_commit()
 
 
 # --- merchants -------------------------------------------------------------------------

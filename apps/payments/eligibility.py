@@ -1,7 +1,7 @@
 """Whether a purchase may be paid with a plan, and why not: pure, no ORM, no clock.
 
 A query names a plan (instalments, deferral) and an amount; the answer is eligible with the
-computed plan, its APR and its legal regime, or not eligible with every reason that applies
+computed plan and its APR, or not eligible with every reason that applies
 and the constraint behind each, under stable codes (the API shows them as they are):
 
 ========================  =====================  =============================================
@@ -13,8 +13,9 @@ reason key                code                   constraint
 ``billing_address``       ``country_not_served`` ``{"countries": ["BE", "FR", ...]}``
 ``shipping_address``      ``country_not_served`` ``{"countries": [...]}``
 ``cart``                  ``excluded_category``  ``{"excluded_categories": [...]}``
-``annual_interest_rate``  ``above_usury_cap``    ``{"maximum": bps}`` (``null`` when the usury
-                                                 table has no quarter in force: refused too)
+``annual_interest_rate``  ``above_usury_cap``    ``{"maximum": bps}``
+``annual_interest_rate``  ``usury_rate_unknown``  ``{"maximum": null}``: a consumer credit while
+                                                 the usury table lacks the current quarter
 ========================  =====================  =============================================
 """
 
@@ -95,7 +96,6 @@ class Eligibility:
     query: PlanQuery
     plan: Plan | None = None
     annual_interest_rate: int = 0
-    regime: CreditRegime | None = None
     reasons: dict[str, str] = field(default_factory=dict)
     constraints: dict[str, dict] = field(default_factory=dict)
 
@@ -140,15 +140,20 @@ def check_eligibility(
 
     plan = compute_plan(purchase_amount=amount, terms=offer.terms, purchase_date=c.purchase_date)
     apr = plan_apr_bps(plan)
-    regime = credit_regime(plan, negligible_cost_bps=c.negligible_cost_bps)
-    if regime is CreditRegime.CONSUMER_CREDIT:
+    if (
+        credit_regime(plan, negligible_cost_bps=c.negligible_cost_bps)
+        is CreditRegime.CONSUMER_CREDIT
+    ):
         cap = usury_cap_bps(c.usury_bands, amount=credit_amount(plan), on=c.purchase_date)
-        if cap is None or apr > cap:
+        if cap is None:
+            reasons["annual_interest_rate"] = "usury_rate_unknown"
+            constraints["annual_interest_rate"] = {"maximum": None}
+        elif apr > cap:
             reasons["annual_interest_rate"] = "above_usury_cap"
             constraints["annual_interest_rate"] = {"maximum": cap}
     if reasons:
         return Eligibility(query=query, reasons=reasons, constraints=constraints)
-    return Eligibility(query=query, plan=plan, annual_interest_rate=apr, regime=regime)
+    return Eligibility(query=query, plan=plan, annual_interest_rate=apr)
 
 
 def discover_eligible(

@@ -215,7 +215,7 @@ def _amortise(amount: int, count: int, rate_bps: int) -> tuple[list[int], list[i
         month_interest = round_half_up_div(balance * rate_bps, MONTHLY_RATE_DENOMINATOR)
         # Never more than is owed: with a few cents and a high rate, rounding the payment
         # and the interest separately could otherwise repay more than was lent.
-        month_principal = min(payment - month_interest, balance)
+        month_principal = max(0, min(payment - month_interest, balance))
         balance -= month_principal
         principal.append(month_principal)
         interest.append(month_interest)

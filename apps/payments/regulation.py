@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from apps.common.dates import add_months
+from apps.common.money import BPS_PER_UNIT
 from apps.payments.plans import Plan
 
 EXEMPT_MAX_MONTHS = 3
@@ -43,8 +44,9 @@ class UsuryBand:
 def credit_regime(plan: Plan, *, negligible_cost_bps: int) -> CreditRegime:
     """The regime of a plan: exempt when repaid within 3 months at a negligible cost."""
     within_three_months = plan.last_due_date <= add_months(plan.purchase_date, EXEMPT_MAX_MONTHS)
-    negligible_cost = (
-        plan.customer_interest == 0 and plan.customer_total_cost_bps <= negligible_cost_bps
+    negligible_cost = plan.customer_interest == 0 and (
+        plan.customer_total_cost_amount * BPS_PER_UNIT
+        <= negligible_cost_bps * plan.purchase_amount  # exact: a cent of fee is not 0 bps
     )
     if within_three_months and negligible_cost:
         return CreditRegime.EXEMPT
@@ -56,15 +58,18 @@ def credit_amount(plan: Plan) -> int:
     return plan.purchase_amount - plan.amount_due_at_purchase
 
 
-def usury_cap_bps(bands: Sequence[UsuryBand], *, amount: int, on: date) -> int | None:
-    """The usury threshold for a credit of `amount` cents granted on `on`.
+def quarter_start(day: date) -> date:
+    return date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
 
-    Uses the latest quarter in force on that day; None when the table has no quarter yet.
+
+def usury_cap_bps(bands: Sequence[UsuryBand], *, amount: int, on: date) -> int | None:
+    """The usury threshold for a credit of `amount` cents granted on `on`: the narrowest
+    band holding the amount in the table of the quarter containing `on`.
+
+    None when that quarter's table is missing: a threshold is published for each quarter,
+    and applying a stale one could break the law either way, so the caller refuses.
     """
-    in_force = [band.effective_from for band in bands if band.effective_from <= on]
-    if not in_force:
-        return None
-    quarter = max(in_force)
+    quarter = quarter_start(on)
     candidates = [
         band
         for band in bands

@@ -6,9 +6,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from urllib.parse import urlencode, urlsplit
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.http import HttpRequest, HttpResponse
+from django.http.request import validate_host
 from django.shortcuts import render
 from django.utils import formats
 from django.utils.translation import get_language
@@ -47,14 +49,18 @@ _http_url = URLValidator(schemes=["http", "https"])
 
 
 def _api_root(value: str) -> str:
-    """An http(s) origin (optionally with a path) to call instead of this site, or ''."""
+    """Another address of this very server to call the API at (e.g. 127.0.0.1 when the page
+    is served as localhost, to see the widget work cross-origin), or ''. Only hosts this
+    server answers to: the page must never show plans computed elsewhere."""
     value = value.strip().rstrip("/")
     try:
         _http_url(value)
     except ValidationError:
         return ""
     parts = urlsplit(value)
-    return "" if parts.query or parts.fragment or parts.username else value
+    if parts.query or parts.fragment or parts.username:
+        return ""
+    return value if validate_host(parts.hostname or "", settings.ALLOWED_HOSTS) else ""
 
 
 def _euros(cents: int) -> str:

@@ -6,10 +6,15 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+from django.utils import timezone
 from playwright.sync_api import expect
 
+from apps.common.dates import business_date
+from apps.common.money import to_money
 from apps.merchants import services
 from apps.merchants.fee_plan_specs import DEFAULT_FEE_PLANS_FILE, parse_fee_plan_specs
+from apps.payments.models import UsuryRate
+from apps.payments.regulation import quarter_start
 from tests.browser.conftest import screenshot
 from tests.conftest import make_shop
 
@@ -22,7 +27,20 @@ THREE = '[data-plan="3:0:0"]'
 
 @pytest.fixture
 def merchant(transactional_db):
+    this_quarters_usury_rates()
     return make_shop().merchant
+
+
+def this_quarters_usury_rates() -> None:
+    """What an operator enters each quarter (the shipped table stops at Q1 2026): without
+    it, credit plans (10x) are refused as the usury rate is unknown."""
+    quarter = quarter_start(business_date(timezone.now()))
+    for cents, rate_bps in ((300000, 2356), (600000, 1587), (None, 867)):
+        UsuryRate.objects.get_or_create(
+            effective_from=quarter,
+            max_credit_amount=None if cents is None else to_money(cents),
+            defaults={"rate_bps": rate_bps},
+        )
 
 
 def french_euros(cents: int) -> str:
@@ -463,13 +481,16 @@ def test_the_demo_explains_what_is_missing_without_an_active_merchant(client, tr
     assert unknown in missing.content.decode()
 
 
-def test_the_demo_takes_an_http_api_root_and_ignores_anything_else(client, merchant):
+def test_the_demo_takes_an_api_root_on_this_server_only(client, merchant):
     demo = f"/widget/demo?merchant={merchant.public_id}"
 
-    other = client.get(f"{demo}&api_root=https://api.tranche.example/").content.decode()
+    same_server = client.get(f"{demo}&api_root=http://127.0.0.1:8000/").content.decode()
+    elsewhere = client.get(f"{demo}&api_root=https://evil.example/").content.decode()
     hostile = client.get(f"{demo}&api_root=javascript:alert(1)").content.decode()
 
-    assert 'data-api-root="https://api.tranche.example"' in other
-    assert "api_root=https%3A%2F%2Fapi.tranche.example" in other  # the cart link keeps it
+    assert 'data-api-root="http://127.0.0.1:8000"' in same_server
+    assert "api_root=http%3A%2F%2F127.0.0.1%3A8000" in same_server  # the cart link keeps it
+    assert "data-api-root" not in elsewhere
     assert "data-api-root" not in hostile
+    assert f'href="/widget/demo/cart?merchant={merchant.public_id}"' in hostile
     assert f'href="/widget/demo/cart?merchant={merchant.public_id}"' in hostile

@@ -16,10 +16,10 @@ from apps.payments.eligibility import (
     plan_apr_bps,
 )
 from apps.payments.plans import PlanTerms, compute_plan
-from apps.payments.regulation import CreditRegime, UsuryBand
+from apps.payments.regulation import UsuryBand
 
 PURCHASE_DAY = date(2026, 6, 15)
-QUARTER = date(2026, 1, 1)
+QUARTER = date(2026, 4, 1)  # the quarter holding PURCHASE_DAY
 USURY_TABLE = (
     UsuryBand(QUARTER, 300000, 2356),
     UsuryBand(QUARTER, 600000, 1587),
@@ -81,7 +81,7 @@ def check(amount, installments=3, *, offers=SHOP_OFFERS, deferred_days=0, **chan
 # --- eligible answers --------------------------------------------------------------------------
 
 
-def test_an_eligible_answer_carries_the_plan_its_apr_and_its_regime():
+def test_an_eligible_answer_carries_the_plan_and_its_apr():
     answer = check(100000, 3)
 
     assert answer.eligible
@@ -91,14 +91,12 @@ def test_an_eligible_answer_carries_the_plan_its_apr_and_its_regime():
         purchase_amount=100000, terms=PlanTerms(installments_count=3), purchase_date=PURCHASE_DAY
     )
     assert answer.annual_interest_rate == 0
-    assert answer.regime is CreditRegime.EXEMPT
 
 
 def test_an_eligible_credit_carries_its_apr_under_the_usury_cap():
     answer = check(200000, 10)
 
     assert answer.eligible
-    assert answer.regime is CreditRegime.CONSUMER_CREDIT
     assert answer.annual_interest_rate == plan_apr_bps(answer.plan)
     assert 1700 < answer.annual_interest_rate <= 2356
     assert answer.plan.customer_interest > 0
@@ -245,12 +243,18 @@ def test_an_apr_equal_to_the_usury_cap_is_allowed_and_one_above_is_not():
 
 
 @pytest.mark.parametrize(
-    "bands", [(), (UsuryBand(date(2026, 7, 1), None, 2000),)], ids=["empty", "future-only"]
+    "bands",
+    [
+        (),
+        (UsuryBand(date(2026, 7, 1), None, 2000),),
+        (UsuryBand(date(2026, 1, 1), None, 2000),),
+    ],
+    ids=["empty", "future-only", "stale-only"],
 )
 def test_a_credit_is_refused_when_no_usury_quarter_is_in_force(bands):
     answer = check(200000, 10, usury_bands=bands)
 
-    assert answer.reasons == {"annual_interest_rate": "above_usury_cap"}
+    assert answer.reasons == {"annual_interest_rate": "usury_rate_unknown"}
     assert answer.constraints == {"annual_interest_rate": {"maximum": None}}
 
 
@@ -258,7 +262,6 @@ def test_an_exempt_plan_needs_no_usury_table():
     answer = check(100000, 3, usury_bands=())
 
     assert answer.eligible
-    assert answer.regime is CreditRegime.EXEMPT
 
 
 def test_every_reason_that_applies_is_given_at_once():
@@ -277,7 +280,7 @@ def test_every_reason_that_applies_is_given_at_once():
         "purchase_amount": "invalid_value",
         "billing_address": "country_not_served",
         "cart": "excluded_category",
-        "annual_interest_rate": "above_usury_cap",
+        "annual_interest_rate": "usury_rate_unknown",
     }
     assert answer.constraints["purchase_amount"] == {"minimum": 5000, "maximum": 200000}
     assert answer.constraints["annual_interest_rate"] == {"maximum": None}

@@ -308,16 +308,17 @@ def plan_terms(draw):
     if shape == "split":
         count = draw(st.integers(min_value=1, max_value=12))
     elif shape == "deferred_days":
-        days = draw(st.integers(min_value=1, max_value=90))
+        days = draw(st.integers(min_value=1, max_value=365))  # the API's bounds
     else:
-        months = draw(st.integers(min_value=1, max_value=3))
+        months = draw(st.integers(min_value=1, max_value=12))
     return PlanTerms(
         installments_count=count,
         deferred_days=days,
         deferred_months=months,
         customer_fee_variable=draw(st.integers(min_value=0, max_value=2000)),
         customer_fee_fixed=draw(st.integers(min_value=0, max_value=5000)),
-        customer_lending_rate=draw(st.integers(min_value=0, max_value=3000)),
+        # Far above any usury cap: the arithmetic must hold whatever an operator types.
+        customer_lending_rate=draw(st.integers(min_value=0, max_value=20000)),
         merchant_fee_variable=draw(st.integers(min_value=0, max_value=2000)),
         merchant_fee_fixed=draw(st.integers(min_value=0, max_value=5000)),
     )
@@ -397,3 +398,12 @@ def test_every_plan_has_an_apr_the_solver_finds(amount, terms, purchase_date):
 
     assert isinstance(apr, int)
     assert apr >= 0
+
+
+def test_a_few_cents_at_an_extreme_rate_never_give_a_negative_principal():
+    terms = PlanTerms(installments_count=12, customer_lending_rate=6750)
+
+    plan = compute_plan(purchase_amount=9, terms=terms, purchase_date=date(2026, 1, 15))
+
+    assert all(i.purchase_amount >= 0 and i.customer_interest >= 0 for i in plan.instalments)
+    assert sum(i.purchase_amount for i in plan.instalments) == 9

@@ -151,10 +151,12 @@ USURY_TABLE = (
         (date(2025, 10, 1), 2349),
         (date(2025, 12, 31), 2349),
         (date(2026, 1, 1), 2356),
-        (date(2026, 6, 30), 2356),
+        (date(2026, 3, 31), 2356),
+        (date(2026, 4, 1), None),  # no table for that quarter yet: unknown, not the old one
+        (date(2026, 6, 30), None),
     ],
 )
-def test_the_usury_cap_is_the_latest_quarter_in_force_on_the_day(on, expected):
+def test_the_usury_cap_is_the_table_of_the_quarter_holding_the_day(on, expected):
     cap = usury_cap_bps(USURY_TABLE, amount=100000, on=on)
 
     assert cap == expected
@@ -199,3 +201,13 @@ def test_a_quarter_without_a_band_for_the_amount_gives_no_cap():
     cap = usury_cap_bps(bands, amount=300001, on=PURCHASE_DAY)
 
     assert cap is None
+
+
+def test_a_fee_too_small_to_show_in_basis_points_still_makes_a_credit():
+    terms = PlanTerms(installments_count=3, customer_fee_fixed=9)  # 9 cents on 2,000 EUR
+    plan = compute_plan(purchase_amount=200000, terms=terms, purchase_date=date(2026, 1, 15))
+
+    regime = credit_regime(plan, negligible_cost_bps=0)
+
+    assert plan.customer_total_cost_bps == 0
+    assert regime is CreditRegime.CONSUMER_CREDIT

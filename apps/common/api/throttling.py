@@ -63,11 +63,13 @@ class APIKeyRateThrottle(FixedWindowThrottle):
 
 class PublicRateThrottle(FixedWindowThrottle):
     """Counts requests made with the public merchant id (no secret: ``request.auth`` is
-    None) per client address, so one abusive page cannot exhaust a merchant's shoppers."""
+    None) per merchant and client address, so one abusive client cannot exhaust a
+    merchant's shoppers."""
 
     rate_setting = "PUBLIC_API_RATE_LIMIT"
 
     def identity(self, request) -> str | None:
         if request.auth is not None:
             return None
-        return f"ip:{request.META.get('REMOTE_ADDR', '')}"
+        # get_ident: REMOTE_ADDR, or X-Forwarded-For behind TRUSTED_PROXIES proxies.
+        return f"public:{request.user.pk}:{self.get_ident(request)}"

@@ -58,11 +58,15 @@ class CountryField(StrictCharField):
     def __init__(self, **kwargs):
         super().__init__(required=False, allow_null=True, allow_blank=True, **kwargs)
 
+    def run_validation(self, data=serializers.empty):
+        # DRF returns "" for a blank string before to_internal_value: "not given" too.
+        return super().run_validation(data) or None
+
     def to_internal_value(self, data):
         code = super().to_internal_value(data).strip().upper()
         if code and code not in COUNTRY_CODES:
             self.fail("unknown", value=data)
-        return code or None
+        return code
 
 
 class AddressSerializer(serializers.Serializer):
@@ -100,6 +104,13 @@ class EligibilityQuerySerializer(serializers.Serializer):
     )
     deferred_months = StrictIntegerField(
         min_value=0, max_value=MAX_DEFERRED_MONTHS, required=False, allow_null=True
+    )
+    deferred_month = StrictIntegerField(
+        min_value=0,
+        max_value=MAX_DEFERRED_MONTHS,
+        required=False,
+        allow_null=True,
+        help_text="Read as deferred_months when that is absent (Alma's Magento plugin sends it).",
     )
     purchase_amount = purchase_amount_field(
         required=False, allow_null=True, help_text="Overrides the request's amount."

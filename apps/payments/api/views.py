@@ -51,6 +51,13 @@ class EligibilityView(BaseAPIView):
         return [eligibility_to_json(answer, language=language) for answer in answers]
 
 
+def _first_given(query: dict, *names: str) -> int:
+    for name in names:
+        if query.get(name) is not None:
+            return query[name]
+    return 0
+
+
 def _cart_categories(cart: dict | None) -> list[str]:
     items = (cart or {}).get("items") or []
     return [category for item in items for category in (item.get("categories") or [])]
@@ -93,7 +100,7 @@ class EligibilityV2View(EligibilityView):
                     purchase_amount=query.get("purchase_amount") or data["purchase_amount"],
                     installments_count=query["installments_count"],
                     deferred_days=query.get("deferred_days") or 0,
-                    deferred_months=query.get("deferred_months") or 0,
+                    deferred_months=_first_given(query, "deferred_months", "deferred_month"),
                 )
                 for query in queries
             ]
@@ -125,7 +132,7 @@ class EligibilityV1View(EligibilityView):
         data = body.validated_data["payment"]
         if not request.user.is_active:
             raise exceptions.ValidationError(
-                {"merchant": ["This merchant account is not active yet."]},
+                {"merchant": ["This merchant account is not active: it cannot take payments."]},
                 code="merchant_cant_create_payments",
             )
         counts, as_list = data.get("installments_count", (None, True))
