@@ -9,6 +9,7 @@ the same calendar day back.
 from __future__ import annotations
 
 import calendar
+import functools
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
@@ -20,6 +21,7 @@ DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
 def days_in_month(year: int, month: int) -> int:
+    # calendar.monthrange also computes a weekday: this is on the plans' hot path.
     if month == 2 and calendar.isleap(year):
         return 29
     return DAYS_IN_MONTH[month - 1]
@@ -39,6 +41,7 @@ def business_date(moment: datetime) -> date:
     return moment.astimezone(BUSINESS_TZ).date()
 
 
+@functools.lru_cache(maxsize=4096)
 def date_to_timestamp(day: date) -> int:
     """A business date as the UNIX timestamp of noon Europe/Paris on that day."""
     return int(datetime.combine(day, NOON, tzinfo=BUSINESS_TZ).timestamp())

@@ -21,6 +21,7 @@ reason key                code                   constraint
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -138,8 +139,7 @@ def check_eligibility(
         reasons["cart"] = "excluded_category"
         constraints["cart"] = {"excluded_categories": excluded}
 
-    plan = compute_plan(purchase_amount=amount, terms=offer.terms, purchase_date=c.purchase_date)
-    apr = plan_apr_bps(plan)
+    plan, apr = priced_plan(amount, offer.terms, c.purchase_date)
     if (
         credit_regime(plan, negligible_cost_bps=c.negligible_cost_bps)
         is CreditRegime.CONSUMER_CREDIT
@@ -170,6 +170,15 @@ def discover_eligible(
         if offer.sold_through(circumstances.channel)
     )
     return [answer for answer in answers if answer.eligible]
+
+
+@functools.lru_cache(maxsize=8192)
+def priced_plan(amount: int, terms: PlanTerms, purchase_date: date) -> tuple[Plan, int]:
+    """A plan and its APR. Plans are immutable values of their inputs, and shops ask for
+    the same prices all day (every view of a product page), so each process keeps the last
+    few thousand."""
+    plan = compute_plan(purchase_amount=amount, terms=terms, purchase_date=purchase_date)
+    return plan, plan_apr_bps(plan)
 
 
 def plan_apr_bps(plan: Plan) -> int:

@@ -15,6 +15,7 @@ from apps.merchants.api.authentication import (
     IsMerchant,
     MerchantIdAuthentication,
 )
+from apps.payments.api.bodies import read_v1_body, read_v2_body
 from apps.payments.api.serializers import (
     POS_ORIGINS,
     EligibilitySerializer,
@@ -36,31 +37,19 @@ class EligibilityView(BaseAPIView):
     throttle_classes = [APIKeyRateThrottle]
     idempotent = False
 
-    def answer(self, data: dict, queries: list[PlanQuery] | None) -> list[dict]:
+    def answer(self, body: dict, queries: list[PlanQuery] | None) -> list[dict]:
         answers = eligibility_check(
             merchant=self.request.user,
-            purchase_amount=data["purchase_amount"],
+            purchase_amount=body["purchase_amount"],
             queries=queries,
             purchase_date=business_date(timezone.now()),
-            channel=IN_STORE if data.get("origin") in POS_ORIGINS else ONLINE,
-            billing_country=(data.get("billing_address") or {}).get("country"),
-            shipping_country=(data.get("shipping_address") or {}).get("country"),
-            cart_categories=_cart_categories(data.get("cart")),
+            channel=IN_STORE if body["origin"] in POS_ORIGINS else ONLINE,
+            billing_country=body["billing_country"],
+            shipping_country=body["shipping_country"],
+            cart_categories=body["cart_categories"],
         )
-        language = request_language(data.get("locale"))
+        language = request_language(body["locale"])
         return [eligibility_to_json(answer, language=language) for answer in answers]
-
-
-def _first_given(query: dict, *names: str) -> int:
-    for name in names:
-        if query.get(name) is not None:
-            return query[name]
-    return 0
-
-
-def _cart_categories(cart: dict | None) -> list[str]:
-    items = (cart or {}).get("items") or []
-    return [category for item in items for category in (item.get("categories") or [])]
 
 
 class EligibilityV2View(EligibilityView):
@@ -90,21 +79,19 @@ class EligibilityV2View(EligibilityView):
         ],
     )
     def post(self, request):
-        body = EligibilityV2RequestSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        data = body.validated_data
-        queries = data.get("queries")
+        body = read_v2_body(request.data)
+        queries = body["queries"]
         if queries is not None:
             queries = [
                 PlanQuery(
-                    purchase_amount=query.get("purchase_amount") or data["purchase_amount"],
+                    purchase_amount=query["purchase_amount"] or body["purchase_amount"],
                     installments_count=query["installments_count"],
-                    deferred_days=query.get("deferred_days") or 0,
-                    deferred_months=_first_given(query, "deferred_months", "deferred_month"),
+                    deferred_days=query["deferred_days"],
+                    deferred_months=query["deferred_months"],
                 )
                 for query in queries
             ]
-        return Response(self.answer(data, queries))
+        return Response(self.answer(body, queries))
 
 
 class EligibilityV1View(EligibilityView):
@@ -127,25 +114,22 @@ class EligibilityV1View(EligibilityView):
         tags=["eligibility"],
     )
     def post(self, request):
-        body = EligibilityV1RequestSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        data = body.validated_data["payment"]
+        body = read_v1_body(request.data)
         if not request.user.is_active:
             raise exceptions.ValidationError(
                 {"merchant": ["This merchant account is not active: it cannot take payments."]},
                 code="merchant_cant_create_payments",
             )
-        counts, as_list = data.get("installments_count", (None, True))
         queries = None
-        if counts is not None:
+        if body["installments_counts"] is not None:
             queries = [
                 PlanQuery(
-                    purchase_amount=data["purchase_amount"],
+                    purchase_amount=body["purchase_amount"],
                     installments_count=count,
-                    deferred_days=data.get("deferred_days") or 0,
-                    deferred_months=data.get("deferred_months") or 0,
+                    deferred_days=body["deferred_days"],
+                    deferred_months=body["deferred_months"],
                 )
-                for count in counts
+                for count in body["installments_counts"]
             ]
-        answers = self.answer(data, queries)
-        return Response(answers if as_list else answers[0])
+        answers = self.answer(body, queries)
+        return Response(answers if body["as_list"] else answers[0])
