@@ -1,23 +1,47 @@
-"""`make bench`: GET /v1/me against a bare DRF view, through gunicorn, same server, same run.
+"""`make bench`: the API through gunicorn, and plan computation in process, against baselines.
 
-Figure: requests/s of ``GET /v1/me`` (API key authentication, key lookup, active-merchant
-permission, per-key rate limit, serializer) divided by requests/s of a bare DRF view that
-returns a constant (``/_bench/constant``, benchmarks/endpoints.py). Target: >= 0.70.
-A bare Django view (``/_bench/django``) is measured too, as context.
+Every figure is a ratio against a baseline measured in the same run on the same machine.
+
+Figures (one summary line each: name, value, baseline, ratio, target, verdict):
+
+- ``me_vs_bare_drf``: requests/s of ``GET /v1/me`` (API key authentication, key lookup,
+  active-merchant permission, per-key rate limit, serializer) divided by requests/s of a bare
+  DRF view that returns a constant (``GET /_bench/constant``, benchmarks/endpoints.py).
+  Target: ratio >= 0.70.
+- ``eligibility_vs_bare_drf``: requests/s of ``POST /v2/payments/eligibility`` with 4 queries
+  (3x, 4x, 10x, 1x+30 days; 450 EUR; every answer eligible for the benchmark merchant) divided
+  by requests/s of the same bare DRF view. Target: ratio >= 0.50.
+- ``eligibility_p99_c8``: p99 latency of that eligibility request at 8 concurrent connections
+  (``wrk --latency``); baseline: the bare DRF view's p99 in the same rounds. Target: p99 <= 25
+  ms on loopback (the ratio is context).
+- ``plans_many_dates_vs_split_evenly``: ``compute_plan`` + ``plan_apr_bps`` in process over a
+  fixed-seed mix of plans (3x, 4x, 4x with a 2.32 % fee, 10x and 12x at 17 %, 1x+30 days;
+  50-2,000 EUR) bought on 365 different days, so the date caches miss as they would across a
+  year; baseline: the same number of instalment tuples built with ``split_evenly`` (no dates
+  arithmetic, no interest, no APR). Target: >= 20,000 plans/s.
+- Context, no target: the same plans all bought on one day (what a server sees: a day's
+  purchases share their due dates), ``/v1/me`` and eligibility on a second server with
+  ``CONFIG_CACHE_SECONDS=0``, and the bare DRF view against a bare Django view.
 
 gunicorn runs with 2 sync workers on 127.0.0.1; the load generator (wrk, 1 thread) shares
 the machine's cores. Endpoints are measured for a fixed duration each, in alternating
-order, over several rounds; the median is reported. A run with any non-2xx response or
-socket error is reported as failed and left out of the median, and the benchmark fails.
+order, over several rounds; the medians and the median per-round ratio are reported. Each
+endpoint's answer is checked before and after it is timed. A run with any non-2xx response
+or socket error is reported as failed and left out of the medians, and the benchmark fails.
+Plan computation runs first, in this process, before the server starts: 20,000 plans per
+run, each run timing the many-dates mix, the one-day mix and the reference one after the
+other; the best run of each is reported (the least disturbed on a shared machine).
 
-Exit status: 0 when every run was clean and the target is met, 1 otherwise.
+Exit status: 0 when every run was clean and every target is met, 1 otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
+import random
 import re
 import shutil
 import signal
@@ -25,27 +49,51 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from apps.payments.plans import PlanTerms
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
+BENCH_DATABASE = "tranche_bench"
 MERCHANT_NAME = "Benchmark merchant"
 MERCHANT_EMAIL = "benchmark@tranche.localhost"
 TARGET = 0.70
+ELIGIBILITY_TARGET = 0.50
+ELIGIBILITY_P99_TARGET_MS = 25.0
+PLANS_TARGET = 20_000  # plans/s
 WORKERS = 2
 RATE_LIMIT = "100000000/minute"
 
 ME = "/v1/me"
 BARE_DRF = "/_bench/constant"
 BARE_DJANGO = "/_bench/django"
-ENDPOINTS = [ME, BARE_DRF, BARE_DJANGO]
+ELIGIBILITY = "/v2/payments/eligibility"
+ENDPOINTS = [ME, BARE_DRF, BARE_DJANGO, ELIGIBILITY]
+
+# What a checkout page asks: four plans for a 450 EUR basket. Every one is eligible for the
+# benchmark merchant (the default fee plans: 1x..12x and deferrals, 50-2,000 EUR, FR served).
+ELIGIBILITY_BODY = {
+    "purchase_amount": 45000,
+    "queries": [
+        {"installments_count": 3},
+        {"installments_count": 4},
+        {"installments_count": 10},
+        {"installments_count": 1, "deferred_days": 30},
+    ],
+    "billing_address": {"country": "FR"},
+    "locale": "fr",
+}
+POST_BODIES = {ELIGIBILITY: json.dumps(ELIGIBILITY_BODY, separators=(",", ":"))}
 
 
 # --- output ----------------------------------------------------------------------------
@@ -62,8 +110,16 @@ def say(line: str = "") -> None:
 
 
 def setup_django() -> None:
+    """Django on the benchmark's own database: without DATABASE_URL, a `tranche_bench`
+    database on the embedded server, so what the benchmark sets up (its merchant, this
+    quarter's usury rates) never reaches the database `make run` serves."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     sys.path.insert(0, str(BASE_DIR))
+    if not os.environ.get("DATABASE_URL"):
+        from config.embedded_db import ensure_running
+
+        socket_dir = ensure_running(database=BENCH_DATABASE)
+        os.environ["DATABASE_URL"] = f"postgresql://postgres@/{BENCH_DATABASE}?host={socket_dir}"
     import django
 
     django.setup()
@@ -76,7 +132,7 @@ def migrate_if_needed() -> None:
 
     executor = MigrationExecutor(connection)
     if executor.migration_plan(executor.loader.graph.leaf_nodes()):
-        say("dev database has unapplied migrations: running `manage.py migrate` (as make run)")
+        say(f"benchmark database {BENCH_DATABASE}: applying migrations")
         call_command("migrate", interactive=False, verbosity=0)
 
 
@@ -92,6 +148,7 @@ def benchmark_key() -> str:
     from apps.merchants.services import (
         api_key_create,
         api_key_revoke,
+        fee_plans_install_defaults,
         merchant_activate,
         merchant_create,
     )
@@ -109,11 +166,34 @@ def benchmark_key() -> str:
             )
         if merchant.status != Merchant.Status.ACTIVE:
             merchant = merchant_activate(merchant=merchant, now=now)
+        if not merchant.fee_plans.exists():  # made before activation installed them
+            fee_plans_install_defaults(merchant=merchant)
         for key in APIKey.objects.filter(merchant=merchant, revoked_at__isnull=True):
             if key.is_usable(now):
                 api_key_revoke(key=key, now=now)
         issued = api_key_create(merchant=merchant, livemode=False, now=now)
+        this_quarters_usury_rates(now)
     return issued.secret
+
+
+def this_quarters_usury_rates(now) -> None:
+    """Credit plans (10x) need the current quarter's usury table, which operators enter
+    each quarter: in the benchmark's own database, copy the latest shipped quarter."""
+    from apps.common.dates import business_date
+    from apps.payments.models import UsuryRate
+    from apps.payments.regulation import quarter_start
+
+    quarter = quarter_start(business_date(now))
+    latest = UsuryRate.objects.order_by("-effective_from").first()
+    if latest is None or latest.effective_from == quarter:
+        return
+    for rate in UsuryRate.objects.filter(effective_from=latest.effective_from):
+        UsuryRate.objects.create(
+            effective_from=quarter,
+            max_credit_amount=rate.max_credit_amount,
+            rate_bps=rate.rate_bps,
+            source=f"make bench: copy of {latest.effective_from} (benchmark database only)",
+        )
 
 
 def revoke_key(secret: str) -> None:
@@ -182,8 +262,14 @@ def stop_gunicorn(process: subprocess.Popen) -> None:
             process.wait(timeout=10)
 
 
-def get(url: str, key: str) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, headers={"Authorization": f"Alma-Auth {key}"})
+def call(url: str, key: str, body: str | None = None) -> tuple[int, bytes]:
+    """GET, or POST `body` as JSON, with the API key; (status, body)."""
+    headers = {"Authorization": f"Alma-Auth {key}"}
+    data = None
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+        data = body.encode()
+    request = urllib.request.Request(url, data=data, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
             return response.status, response.read()
@@ -197,7 +283,7 @@ def wait_until_serving(process: subprocess.Popen, base: str, key: str, log: Path
         if process.poll() is not None:
             raise SystemExit(f"gunicorn exited ({process.returncode}):\n{log.read_text()[-3000:]}")
         try:
-            status, _ = get(base + BARE_DRF, key)
+            status, _ = call(base + BARE_DRF, key)
             if status == 200:
                 return
         except OSError:
@@ -207,15 +293,55 @@ def wait_until_serving(process: subprocess.Popen, base: str, key: str, log: Path
         time.sleep(0.3)
 
 
-def check_endpoints(base: str, key: str, endpoints: list[str]) -> None:
-    """Each endpoint answers 200 with what it should, before anything is timed."""
+def label(path: str) -> str:
+    return f"{'POST' if path in POST_BODIES else 'GET'} {path}"
+
+
+def check_endpoints(base: str, key: str, endpoints: list[str], log: Path) -> None:
+    """Each endpoint answers 200 with what it should (before and after it is timed)."""
     for path in endpoints:
-        status, body = get(base + path, key)
+        status, body = call(base + path, key, POST_BODIES.get(path))
         if status != 200:
-            raise SystemExit(f"GET {path} answered {status}: {body[:500]!r}")
-    _, body = get(base + ME, key)
-    if b'"id"' not in body or MERCHANT_NAME.encode() not in body:
-        raise SystemExit(f"GET {ME} did not return the benchmark merchant: {body[:500]!r}")
+            raise SystemExit(
+                f"{label(path)} answered {status}: {body[:500]!r} (gunicorn log: {log})"
+            )
+        if path == ME and (b'"id"' not in body or MERCHANT_NAME.encode() not in body):
+            raise SystemExit(f"GET {ME} did not return the benchmark merchant: {body[:500]!r}")
+        if path == ELIGIBILITY:
+            check_eligibility(body)
+
+
+def check_eligibility(body: bytes) -> None:
+    """One answer per query, in order, each eligible with its plan."""
+    try:
+        answers = json.loads(body)
+    except ValueError:
+        answers = None
+    queries = ELIGIBILITY_BODY["queries"]
+    if not isinstance(answers, list) or len(answers) != len(queries):
+        raise SystemExit(
+            f"POST {ELIGIBILITY} did not answer one object per query ({len(queries)}): "
+            f"{body[:1000]!r}"
+        )
+    wrong = [
+        f"query {number} {query}: "
+        + json.dumps({k: v for k, v in answer.items() if k != "payment_plan"}, sort_keys=True)
+        if isinstance(answer, dict)
+        else f"query {number} {query}: {answer!r}"
+        for number, (query, answer) in enumerate(zip(queries, answers, strict=True), start=1)
+        if not (
+            isinstance(answer, dict)
+            and answer.get("eligible") is True
+            and answer.get("installments_count") == query["installments_count"]
+            and answer.get("deferred_days") == query.get("deferred_days", 0)
+            and len(answer.get("payment_plan") or []) == query["installments_count"]
+        )
+    ]
+    if wrong:
+        raise SystemExit(
+            f"POST {ELIGIBILITY} did not answer {len(queries)} eligible plans, in order, for "
+            "the benchmark merchant; not eligible or not as asked:\n  " + "\n  ".join(wrong)
+        )
 
 
 # --- wrk -----------------------------------------------------------------------------------
@@ -230,6 +356,7 @@ class Run:
     non_2xx: int
     socket_errors: int
     latency: str
+    p99_ms: float | None
 
     @property
     def ok(self) -> bool:
@@ -251,8 +378,39 @@ def ensure_wrk() -> str:
     return found
 
 
+def write_post_script(directory: Path, path: str) -> Path:
+    """A wrk script that sends `path`'s JSON body (headers from the command line stay)."""
+    body = POST_BODIES[path]
+    if "]==]" in body:
+        raise ValueError("the body would end the Lua string early")
+    script = directory / f"post{path.replace('/', '_')}.lua"
+    script.write_text(
+        'wrk.method = "POST"\n'
+        f"wrk.body = [==[{body}]==]\n"
+        'wrk.headers["Content-Type"] = "application/json"\n'
+    )
+    return script
+
+
+_MS_PER_UNIT = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
+
+
+def milliseconds(text: str) -> float | None:
+    """wrk's durations ("812.00us", "4.56ms", "1.02s", "1.50m") in milliseconds."""
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m|h)", text)
+    return float(match.group(1)) * _MS_PER_UNIT[match.group(2)] if match else None
+
+
 def run_wrk(
-    wrk: str, url: str, key: str, *, duration: int, connections: int, path: str, round_no: int
+    wrk: str,
+    url: str,
+    key: str,
+    *,
+    duration: int,
+    connections: int,
+    path: str,
+    round_no: int,
+    script: Path | None = None,
 ) -> Run:
     command = [
         wrk,
@@ -264,8 +422,10 @@ def run_wrk(
         f"{duration}s",
         "--timeout",
         "5s",
+        "--latency",
         "--header",
         f"Authorization: Alma-Auth {key}",
+        *(["--script", str(script)] if script else []),
         url,
     ]
     result = subprocess.run(
@@ -285,6 +445,7 @@ def run_wrk(
     ):
         socket_errors = sum(int(group) for group in match.groups())
     latency = re.search(r"Latency\s+(\S+)", out)
+    p99 = re.search(r"^\s*99%\s+(\S+)", out, re.MULTILINE)
     return Run(
         path=path,
         round_no=round_no,
@@ -293,23 +454,31 @@ def run_wrk(
         non_2xx=int(number(r"Non-2xx or 3xx responses:\s+(\d+)") or 0),
         socket_errors=socket_errors,
         latency=latency.group(1) if latency else "?",
+        p99_ms=milliseconds(p99.group(1)) if p99 else None,
     )
 
 
 def describe(run: Run) -> str:
     state = "ok" if run.ok else f"FAILED (non-2xx={run.non_2xx}, socket errors={run.socket_errors})"
+    p99 = f"{run.p99_ms:.2f}ms" if run.p99_ms is not None else "?"
     return (
-        f"  round {run.round_no}  {run.path:<16} {run.requests_per_second:>9.1f} req/s  "
-        f"{run.requests:>7} requests  avg latency {run.latency:>8}  {state}"
+        f"  round {run.round_no}  {label(run.path):<30} {run.requests_per_second:>8.1f} req/s  "
+        f"{run.requests:>7} requests  latency avg {run.latency:>8} p99 {p99:>8}  {state}"
     )
 
 
-def median_rps(runs: list[Run], path: str) -> float | None:
-    values = [run.requests_per_second for run in runs if run.path == path and run.ok]
+RPS = "requests_per_second"
+P99 = "p99_ms"
+
+
+def median_of(runs: list[Run], path: str, measure: str = RPS) -> float | None:
+    """The median of `measure` over path's clean runs."""
+    values = [getattr(run, measure) for run in runs if run.path == path and run.ok]
+    values = [value for value in values if value is not None]
     return statistics.median(values) if values else None
 
 
-def round_ratios(runs: list[Run], path: str, baseline_path: str) -> list[float]:
+def round_ratios(runs: list[Run], path: str, baseline_path: str, measure: str = RPS) -> list[float]:
     """path / baseline_path in each round, both measured minutes apart on the same server."""
     ratios = []
     for round_number in sorted({run.round_no for run in runs}):
@@ -317,20 +486,140 @@ def round_ratios(runs: list[Run], path: str, baseline_path: str) -> list[float]:
             next((r for r in runs if r.round_no == round_number and r.path == p), None)
             for p in (path, baseline_path)
         )
-        if value and base and value.ok and base.ok and base.requests_per_second:
-            ratios.append(value.requests_per_second / base.requests_per_second)
+        if value and base and value.ok and base.ok:
+            numerator, denominator = getattr(value, measure), getattr(base, measure)
+            if numerator is not None and denominator:
+                ratios.append(numerator / denominator)
     return ratios
 
 
 def figure_line(
-    name: str, value: float | None, baseline: float | None, ratios: list[float], suffix: str
+    name: str,
+    value: float | None,
+    baseline: float | None,
+    ratios: list[float],
+    suffix: str,
+    unit: str = "req/s",
 ) -> str:
     """value and baseline are medians over the rounds; ratio is the median per-round ratio."""
     if value is None or baseline is None or not ratios:
         return f"{name}  value=n/a  baseline=n/a  ratio=n/a  {suffix}"
+    digits = {"ms": 2, "plans/s": 0}.get(unit, 1)
+    ratio = statistics.median(ratios)
     return (
-        f"{name}  value={value:.1f} req/s  baseline={baseline:.1f} req/s  "
-        f"ratio={statistics.median(ratios):.2f}  {suffix}"
+        f"{name}  value={value:.{digits}f} {unit}  baseline={baseline:.{digits}f} {unit}  "
+        f"ratio={ratio:.{2 if ratio >= 0.1 else 3}f}  {suffix}"
+    )
+
+
+# --- plan computation, in process ------------------------------------------------------------
+
+PLANS_PER_RUN = 20_000
+PLAN_RUNS = 7
+PLAN_SEED = 20_260_101
+PLAN_DAYS = 365
+FIRST_PLAN_DAY = date(2026, 1, 1)
+PlanInput = tuple[int, "PlanTerms", date]  # purchase amount in cents, terms, purchase day
+
+
+def plan_mix() -> list[tuple[str, PlanTerms]]:
+    from apps.payments.plans import PlanTerms
+
+    return [
+        ("3x", PlanTerms(3)),
+        ("4x", PlanTerms(4)),
+        ("4x 2.32 % fee", PlanTerms(4, customer_fee_variable=232)),
+        ("10x 17 %", PlanTerms(10, customer_lending_rate=1700)),
+        ("12x 17 %", PlanTerms(12, customer_lending_rate=1700)),
+        ("1x+30d", PlanTerms(1, deferred_days=30)),
+    ]
+
+
+def plan_inputs(*, one_day: bool) -> list[PlanInput]:
+    """PLANS_PER_RUN (amount, terms, purchase day), bought over PLAN_DAYS days or on one day:
+    the same amounts and plans either way."""
+    rng = random.Random(PLAN_SEED)
+    mix = [terms for _name, terms in plan_mix()]
+    inputs = []
+    for _ in range(PLANS_PER_RUN):
+        amount = rng.randint(5_000, 200_000)
+        terms = rng.choice(mix)
+        day = FIRST_PLAN_DAY + timedelta(days=rng.randrange(PLAN_DAYS))
+        inputs.append((amount, terms, FIRST_PLAN_DAY if one_day else day))
+    return inputs
+
+
+def plans_per_second(inputs: list[PlanInput]) -> float:
+    """What an eligibility answer needs for each plan: the plan and its APR."""
+    from apps.payments.eligibility import plan_apr_bps
+    from apps.payments.plans import compute_plan
+
+    start = time.perf_counter()
+    for amount, terms, day in inputs:
+        plan_apr_bps(compute_plan(purchase_amount=amount, terms=terms, purchase_date=day))
+    return len(inputs) / (time.perf_counter() - start)
+
+
+def reference_per_second(inputs: list[PlanInput]) -> float:
+    """The baseline: the same number of instalment tuples, split evenly, nothing else."""
+    from apps.common.money import split_evenly
+
+    start = time.perf_counter()
+    for amount, terms, day in inputs:
+        tuple((day, share, 0, 0) for share in split_evenly(amount, terms.installments_count))
+    return len(inputs) / (time.perf_counter() - start)
+
+
+def check_plans(inputs: list[PlanInput]) -> None:
+    """The timed work is the real one: plans add up, and priced plans have an APR."""
+    from apps.payments.eligibility import plan_apr_bps
+    from apps.payments.plans import compute_plan
+
+    for amount, terms, day in inputs[:200]:
+        plan = compute_plan(purchase_amount=amount, terms=terms, purchase_date=day)
+        apr = plan_apr_bps(plan)
+        priced = terms.customer_fee_variable or terms.customer_lending_rate
+        if plan.total_amount != amount + plan.customer_total_cost_amount or (apr > 0) != bool(
+            priced
+        ):
+            raise SystemExit(f"unexpected plan for {amount} {terms} {day}: {plan} APR {apr}")
+
+
+@dataclass
+class PlanFigure:
+    value: float
+    baseline: float
+
+    @property
+    def ratios(self) -> list[float]:
+        return [self.value / self.baseline]
+
+
+def measure_plans() -> tuple[PlanFigure, PlanFigure]:
+    """(many dates, one day), each against the reference: the best of PLAN_RUNS runs.
+
+    The three are timed one after the other in each run, so they share the machine's state;
+    the best run of each is the least disturbed by whatever else the machine runs.
+    """
+    many_dates, one_day = plan_inputs(one_day=False), plan_inputs(one_day=True)
+    for inputs in (many_dates, one_day):
+        check_plans(inputs)
+        plans_per_second(inputs)  # warm-up: imports, caches in their steady state
+    best = {"many dates": 0.0, "one day": 0.0, "reference": 0.0}
+    for run_number in range(1, PLAN_RUNS + 1):
+        rates = {
+            "many dates": plans_per_second(many_dates),
+            "one day": plans_per_second(one_day),
+            "reference": reference_per_second(many_dates),
+        }
+        best = {name: max(best[name], rate) for name, rate in rates.items()}
+        say(
+            f"  run {run_number}  "
+            + "   ".join(f"{name} {rate:>8.0f} plans/s" for name, rate in rates.items())
+        )
+    return (
+        PlanFigure(best["many dates"], best["reference"]),
+        PlanFigure(best["one day"], best["reference"]),
     )
 
 
@@ -349,6 +638,22 @@ def git_revision() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return run_benchmarks(argv)
+    except SystemExit as stop:
+        if isinstance(stop.code, str) and _lines:  # a run stopped on a wrong answer: say so
+            say(f"STOPPED: {stop.code}")
+            write_results()
+            raise SystemExit(1) from None
+        raise
+
+
+def write_results() -> None:
+    RESULTS_DIR.mkdir(exist_ok=True)
+    (RESULTS_DIR / "latest.txt").write_text("\n".join(_lines) + "\n")
+
+
+def run_benchmarks(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks", description=__doc__.split("\n")[0]
     )
@@ -371,71 +676,180 @@ def main(argv: list[str] | None = None) -> int:
     log_path.write_text("")
     port = free_port()
 
-    say(f"benchmark: GET {ME} vs a bare DRF view, {datetime.now().astimezone():%Y-%m-%d %H:%M %z}")
+    say(
+        f"benchmark: GET {ME} and POST {ELIGIBILITY} vs a bare DRF view; plan computation "
+        f"in process, {datetime.now().astimezone():%Y-%m-%d %H:%M %z}"
+    )
     say(
         f"  revision {git_revision()}, python {platform.python_version()}, "
         f"{os.cpu_count()} CPUs shared by server and load generator"
     )
-    say(
-        f"  gunicorn config.wsgi: {WORKERS} sync workers on 127.0.0.1:{port}, DEBUG off; "
-        f"wrk: 1 thread, {args.connections} connections, {args.duration} s per run, "
-        f"{args.rounds} rounds, alternating order; medians, and the median per-round ratio"
-    )
-    say(
-        f"  API_RATE_LIMIT={RATE_LIMIT}: the per-key rate limit runs on every {ME} request "
-        "but never rejects; every request carries the Authorization header"
-    )
 
     try:
-        runs = measure(
-            wrk, key, args, port=port, log_path=log_path, extra_env={}, endpoints=ENDPOINTS
+        mix = ", ".join(name for name, _terms in plan_mix())
+        say(
+            f"plan computation in process: compute_plan + plan_apr_bps, {PLANS_PER_RUN} plans "
+            f"per run, {PLAN_RUNS} runs; best run of each (the least disturbed on a shared machine)"
         )
-        say(f"  then the same with API_KEY_CACHE_SECONDS=0 (a key lookup query on every {ME}):")
-        uncached = measure(
-            wrk,
-            key,
-            args,
-            port=free_port(),
-            log_path=log_path,
-            extra_env={"API_KEY_CACHE_SECONDS": "0"},
-            endpoints=[ME, BARE_DRF],
+        say(
+            f"  mix (fixed seed {PLAN_SEED}): {mix}; amounts 50.00-2,000.00 EUR; reference: "
+            "split_evenly into the same number of instalment tuples, no dates, no interest, no APR"
         )
+        say(
+            f"  many dates: purchases spread over {PLAN_DAYS} days from {FIRST_PLAN_DAY}, so the "
+            "due-date and year-fraction caches miss (the headline: pessimistic); one day: the "
+            "same purchases all made on one day (realistic for a server, whose purchases of a "
+            "day share their due dates: the caches hit)"
+        )
+        many_dates, one_day = measure_plans()
+
+        say(
+            f"HTTP: gunicorn config.wsgi: {WORKERS} sync workers on 127.0.0.1:{port}, DEBUG off; "
+            f"wrk --latency: 1 thread, {args.connections} connections, {args.duration} s per "
+            f"run, {args.rounds} rounds, alternating order; medians, and the median per-round "
+            "ratio"
+        )
+        say(
+            f"  API_RATE_LIMIT={RATE_LIMIT}: the per-key rate limit runs on every API request "
+            "but never rejects; every request carries the Authorization header"
+        )
+        say(f"  POST {ELIGIBILITY} body: {POST_BODIES[ELIGIBILITY]}")
+        with tempfile.TemporaryDirectory(prefix="tranche-bench-") as scripts:
+            runs = measure(
+                wrk,
+                key,
+                args,
+                port=port,
+                log_path=log_path,
+                extra_env={},
+                endpoints=ENDPOINTS,
+                scripts=Path(scripts),
+            )
+            say(
+                "  then the same with CONFIG_CACHE_SECONDS=0 (key, merchant, fee plan and "
+                "usury queries on every request):"
+            )
+            uncached = measure(
+                wrk,
+                key,
+                args,
+                port=free_port(),
+                log_path=log_path,
+                extra_env={"CONFIG_CACHE_SECONDS": "0"},
+                endpoints=[ME, BARE_DRF, ELIGIBILITY],
+                scripts=Path(scripts),
+            )
     finally:
         revoke_key(key)
 
     failed = [run for run in runs + uncached if not run.ok]
-    ratios = round_ratios(runs, ME, BARE_DRF)
-    passed = not failed and bool(ratios) and statistics.median(ratios) >= TARGET
-    verdict = "PASS" if passed else "FAIL"
-    if failed:
-        verdict += f" ({len(failed)} run(s) had errors and were not counted)"
-    say(f"  {ME} / {BARE_DRF} per round: {' '.join(f'{r:.2f}' for r in ratios) or 'n/a'}")
+    dirty = f" ({len(failed)} run(s) had errors and were not counted)" if failed else ""
+    me_ratios = round_ratios(runs, ME, BARE_DRF)
+    eligibility_ratios = round_ratios(runs, ELIGIBILITY, BARE_DRF)
+    p99_ratios = round_ratios(runs, ELIGIBILITY, BARE_DRF, P99)
+    eligibility_p99 = median_of(runs, ELIGIBILITY, P99)
+    verdicts = {
+        "me": bool(me_ratios) and statistics.median(me_ratios) >= TARGET,
+        "eligibility": bool(eligibility_ratios)
+        and statistics.median(eligibility_ratios) >= ELIGIBILITY_TARGET,
+        "eligibility_p99": eligibility_p99 is not None
+        and eligibility_p99 <= ELIGIBILITY_P99_TARGET_MS,
+        "plans": many_dates.value >= PLANS_TARGET,
+    }
+
+    def verdict(name: str, http: bool = True) -> str:
+        return ("PASS" if verdicts[name] else "FAIL") + (dirty if http else "")
+
+    for path, ratios, what in (
+        (ME, me_ratios, "req/s"),
+        (ELIGIBILITY, eligibility_ratios, "req/s"),
+        (ELIGIBILITY, p99_ratios, "p99"),
+    ):
+        per_round = " ".join(f"{r:.2f}" for r in ratios) or "n/a"
+        say(f"  {path} / {BARE_DRF} {what} per round: {per_round}")
 
     say()
-    me, bare_drf = median_rps(runs, ME), median_rps(runs, BARE_DRF)
-    bare_django = median_rps(runs, BARE_DJANGO)
-    say(figure_line("me_vs_bare_drf", me, bare_drf, ratios, f"(target >= {TARGET:.2f})  {verdict}"))
+    bare_drf = median_of(runs, BARE_DRF)
+    say(
+        figure_line(
+            "me_vs_bare_drf",
+            median_of(runs, ME),
+            bare_drf,
+            me_ratios,
+            f"(target >= {TARGET:.2f})  {verdict('me')}",
+        )
+    )
+    say(
+        figure_line(
+            "eligibility_vs_bare_drf",
+            median_of(runs, ELIGIBILITY),
+            bare_drf,
+            eligibility_ratios,
+            f"(4 queries; target >= {ELIGIBILITY_TARGET:.2f})  {verdict('eligibility')}",
+        )
+    )
+    say(
+        figure_line(
+            f"eligibility_p99_c{args.connections}",
+            eligibility_p99,
+            median_of(runs, BARE_DRF, P99),
+            p99_ratios,
+            f"(p99 latency at {args.connections} connections; target value <= "
+            f"{ELIGIBILITY_P99_TARGET_MS:.0f} ms)  {verdict('eligibility_p99')}",
+            unit="ms",
+        )
+    )
+    say(
+        figure_line(
+            "plans_many_dates_vs_split_evenly",
+            many_dates.value,
+            many_dates.baseline,
+            many_dates.ratios,
+            f"(compute_plan + plan_apr_bps, {PLAN_DAYS} purchase days; target value >= "
+            f"{PLANS_TARGET:,} plans/s)  {verdict('plans', http=False)}",
+            unit="plans/s",
+        )
+    )
+    say(
+        figure_line(
+            "plans_one_day_vs_split_evenly",
+            one_day.value,
+            one_day.baseline,
+            one_day.ratios,
+            "(context: one purchase day, as a day's purchases share due dates; no target)",
+            unit="plans/s",
+        )
+    )
     say(
         figure_line(
             "me_uncached_vs_bare_drf",
-            median_rps(uncached, ME),
-            median_rps(uncached, BARE_DRF),
+            median_of(uncached, ME),
+            median_of(uncached, BARE_DRF),
             round_ratios(uncached, ME, BARE_DRF),
-            "(context: key cache off, no target)",
+            "(context: config cache off, no target)",
+        )
+    )
+    say(
+        figure_line(
+            "eligibility_uncached_vs_bare_drf",
+            median_of(uncached, ELIGIBILITY),
+            median_of(uncached, BARE_DRF),
+            round_ratios(uncached, ELIGIBILITY, BARE_DRF),
+            "(context: config cache off, no target)",
         )
     )
     say(
         figure_line(
             "bare_drf_vs_bare_django",
             bare_drf,
-            bare_django,
+            median_of(runs, BARE_DJANGO),
             round_ratios(runs, BARE_DRF, BARE_DJANGO),
             "(context, no target)",
         )
     )
 
-    (RESULTS_DIR / "latest.txt").write_text("\n".join(_lines) + "\n")
-    return 0 if passed else 1
+    write_results()
+    return 0 if all(verdicts.values()) and not failed else 1
 
 
 def measure(
@@ -447,41 +861,44 @@ def measure(
     log_path: Path,
     extra_env: dict[str, str],
     endpoints: list[str],
+    scripts: Path,
 ) -> list[Run]:
-    """Start a server, warm it up, then time each endpoint over the rounds; stop it."""
+    """Start a server, check and warm it up, then time each endpoint over the rounds, check
+    the answers again; stop it."""
     base = f"http://127.0.0.1:{port}"
+    script_for = {
+        path: write_post_script(scripts, path) for path in endpoints if path in POST_BODIES
+    }
     runs: list[Run] = []
+
+    def timed(path: str, duration: int, round_number: int) -> Run:
+        return run_wrk(
+            wrk,
+            base + path,
+            key,
+            duration=duration,
+            connections=args.connections,
+            path=path,
+            round_no=round_number,
+            script=script_for.get(path),
+        )
+
     with open(log_path, "a") as log:
         process = start_gunicorn(port, log, extra_env)
     try:
         wait_until_serving(process, base, key, log_path)
-        check_endpoints(base, key, endpoints)
+        check_endpoints(base, key, endpoints, log_path)
         for path in endpoints:  # warm-up: workers import lazily, connections open
-            warm = run_wrk(
-                wrk,
-                base + path,
-                key,
-                duration=args.warmup,
-                connections=args.connections,
-                path=path,
-                round_no=0,
-            )
+            warm = timed(path, args.warmup, 0)
             if not warm.ok:
                 say(describe(warm) + "  (warm-up)")
         for round_number in range(1, args.rounds + 1):
             shift = (round_number - 1) % len(endpoints)
             for path in endpoints[shift:] + endpoints[:shift]:
-                run = run_wrk(
-                    wrk,
-                    base + path,
-                    key,
-                    duration=args.duration,
-                    connections=args.connections,
-                    path=path,
-                    round_no=round_number,
-                )
+                run = timed(path, args.duration, round_number)
                 runs.append(run)
                 say(describe(run))
+        check_endpoints(base, key, endpoints, log_path)
     finally:
         stop_gunicorn(process)
     return runs

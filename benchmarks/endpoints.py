@@ -1,8 +1,9 @@
 """Reference endpoints served only when TRANCHE_BENCHMARK_ENDPOINTS=1 (config/urls.py).
 
 They go through the same middleware stack as the real API, so the difference with
-``GET /v1/me`` is what the endpoint itself costs: authentication, the API key lookup,
-the permission check, the rate limit and the serializer.
+``GET /v1/me`` or ``POST /v2/payments/eligibility`` is what the endpoint itself costs:
+authentication, the API key lookup, the permission check, the rate limit, parsing and
+validating the request, the work and the serializer.
 """
 
 from django.http import JsonResponse
