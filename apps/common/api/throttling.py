@@ -7,6 +7,7 @@ N times the limit; set REDIS_URL to share the count (README, deployment).
 
 from __future__ import annotations
 
+import abc
 import time
 
 from django.conf import settings
@@ -24,14 +25,14 @@ def parse_rate(rate: str) -> tuple[int, int]:
     return int(count), PERIODS[period.strip()]
 
 
-class FixedWindowThrottle(BaseThrottle):
+class FixedWindowThrottle(BaseThrottle, abc.ABC):
     """Counts requests per `identity` in fixed windows of the configured rate's period."""
 
     rate_setting = "API_RATE_LIMIT"
 
+    @abc.abstractmethod
     def identity(self, request) -> str | None:
         """Who is counted; None lets the request through uncounted."""
-        raise NotImplementedError
 
     def allow_request(self, request, view) -> bool:
         identity = self.identity(request)
