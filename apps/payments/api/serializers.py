@@ -1,5 +1,7 @@
 """Shapes of the eligibility endpoints (contract section 4).
 
+The request serializers are the documented schema; bodies.py reads requests (faster) and
+schemathesis checks that the two agree.
 Requests are checked strictly where it matters (amounts and counts are JSON integers, known
 countries) and loosely elsewhere, as Alma's clients need: unknown keys, typos such as
 ``deferred_month`` and nulls where a value is optional are ignored.
@@ -48,25 +50,11 @@ def installments_count_field(**kwargs) -> StrictIntegerField:
         "description": "ISO 3166-1 alpha-2 (any case); empty or null: not given.",
     }
 )
-class CountryField(StrictCharField):
-    """An ISO 3166-1 alpha-2 code, any case; empty or null means "not given"."""
-
-    default_error_messages = {
-        "unknown": "Unknown country {value!r}: expected an ISO 3166-1 alpha-2 code such as FR."
-    }
+class CountryField(serializers.CharField):
+    """An ISO 3166-1 alpha-2 code, any case; empty or null means "not given" (bodies.py)."""
 
     def __init__(self, **kwargs):
         super().__init__(required=False, allow_null=True, allow_blank=True, **kwargs)
-
-    def run_validation(self, data=serializers.empty):
-        # DRF returns "" for a blank string before to_internal_value: "not given" too.
-        return super().run_validation(data) or None
-
-    def to_internal_value(self, data):
-        code = super().to_internal_value(data).strip().upper()
-        if code and code not in COUNTRY_CODES:
-            self.fail("unknown", value=data)
-        return code
 
 
 class AddressSerializer(serializers.Serializer):
@@ -143,26 +131,6 @@ class EligibilityV2RequestSerializer(PurchaseContextSerializer):
 )
 class InstallmentsCountField(serializers.Field):
     """v1's ``installments_count``: one count (one answer) or a list (a list of answers)."""
-
-    default_error_messages = {
-        "invalid": "Must be an integer from 1 to 12, or a list of them.",
-        "empty": "The list of instalment counts is empty.",
-        "max_length": "At most 12 instalment counts.",
-    }
-
-    def to_internal_value(self, data) -> tuple[list[int], bool]:
-        counts = data if isinstance(data, list) else [data]
-        if not counts:
-            self.fail("empty")
-        if len(counts) > 12:
-            self.fail("max_length")
-        for count in counts:
-            if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 12:
-                self.fail("invalid")
-        return counts, isinstance(data, list)
-
-    def to_representation(self, value):
-        return value
 
 
 class EligibilityV1PaymentSerializer(PurchaseContextSerializer):
