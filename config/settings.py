@@ -296,7 +296,37 @@ PERIODIC_TASKS = [
         "func": "apps.common.tasks.prune_idempotency_records",
         "schedule_type": "H",  # hourly
     },
+    {
+        "name": "tranche:payouts",
+        "func": "apps.ledger.tasks.run_payouts",
+        "schedule_type": "H",  # hourly; pays once a day from PAYOUT_HOUR (Paris time)
+    },
+    {
+        "name": "tranche:reconciliation",
+        "func": "apps.ledger.tasks.reconcile_settlement_reports",
+        "schedule_type": "H",  # hourly; picks up each day's report once it has arrived
+    },
 ]
+
+# --- ledger, payouts, reconciliation ------------------------------------------------------
+# Tranche's own account, which payouts leave from (the debtor of the SEPA files).
+TRANCHE_BANK_ACCOUNT = {
+    "name": os.environ.get("TRANCHE_BANK_NAME", "Tranche SAS"),
+    "iban": os.environ.get("TRANCHE_BANK_IBAN", "FR7630006000011234567890189"),
+    "bic": os.environ.get("TRANCHE_BANK_BIC", "AGRIFRPPXXX"),
+}
+# Payouts are made once a day, from this hour (Europe/Paris) on.
+PAYOUT_HOUR = int(os.environ.get("PAYOUT_HOUR", "6"))
+# Which modes are paid out: test payouts exercise the whole flow with a file nobody sends.
+PAYOUT_MODES = env_list("PAYOUT_MODES", "test,live")
+SETTLEMENT_REPORTS = os.environ.get(
+    "SETTLEMENT_REPORTS", "apps.ledger.settlement_reports.DirectorySettlementReports"
+)
+SETTLEMENT_REPORTS_DIR = os.environ.get(
+    "SETTLEMENT_REPORTS_DIR", str(BASE_DIR / "var" / "settlement_reports")
+)
+# How many past days reconciliation looks back for reports not yet matched.
+RECONCILIATION_LOOKBACK_DAYS = int(os.environ.get("RECONCILIATION_LOOKBACK_DAYS", "7"))
 
 # --- plans and eligibility ---------------------------------------------------------------
 # Billing and shipping countries Tranche serves (ISO 3166-1 alpha-2).

@@ -91,3 +91,29 @@ def other_shop(db) -> Shop:
 @pytest.fixture
 def anonymous() -> APIClient:
     return APIClient()
+
+
+@pytest.fixture(autouse=True)
+def _ledger_audit(request):
+    """check_ledger's invariants, on the data each database test leaves, before it goes.
+
+    Requesting the database fixture from here sets it up first, so this teardown runs
+    while the test's rows still exist (before the rollback or flush).
+    """
+    uses = set(request.fixturenames)
+    database = next((name for name in ("transactional_db", "db") if name in uses), None)
+    if database is None and request.node.get_closest_marker("django_db"):
+        database = "_django_db_helper"  # what pytest-django's marker sets up
+    if database is None or request.node.get_closest_marker("ledger_corrupt"):
+        yield
+        return
+    request.getfixturevalue(database)
+    yield
+    from django.db import connection
+
+    from apps.ledger.audit import ledger_audit
+
+    if connection.needs_rollback:  # the test ended inside a failed transaction on purpose
+        return
+    report = ledger_audit()
+    assert report.ok, f"ledger invariants broken: {report.violations}"

@@ -35,9 +35,14 @@ def to_money(cents: int, currency: str = CURRENCY) -> Money:
 
 def to_cents(money: Money) -> int:
     """Money -> integer cents; refuses sub-cent amounts instead of rounding them away."""
-    cents = money.amount * CENTS_PER_UNIT
+    return decimal_to_cents(money.amount)
+
+
+def decimal_to_cents(amount: Decimal) -> int:
+    """A Decimal amount in currency units (as stored in a money column) -> integer cents."""
+    cents = amount * CENTS_PER_UNIT
     if cents != cents.to_integral_value():
-        raise ValueError(f"{money} is not a whole number of cents")
+        raise ValueError(f"{amount} is not a whole number of cents")
     return int(cents)
 
 

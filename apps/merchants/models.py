@@ -4,11 +4,14 @@ from datetime import datetime
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from djmoney.models.fields import MoneyField
+from schwifty import BIC, IBAN
+from schwifty.exceptions import SchwiftyException
 
 from apps.common.ids import new_public_id
 
@@ -28,6 +31,21 @@ class Country(models.TextChoices):
     PT = "PT", _("Portugal")
     AT = "AT", _("Austria")
     IE = "IE", _("Ireland")
+
+
+def validate_iban(value: str) -> None:
+    """An IBAN with a valid checksum and the right length and structure for its country."""
+    try:
+        IBAN(value)
+    except SchwiftyException as error:
+        raise ValidationError(_("Enter a valid IBAN."), code="invalid_iban") from error
+
+
+def validate_bic(value: str) -> None:
+    try:
+        BIC(value)
+    except SchwiftyException as error:
+        raise ValidationError(_("Enter a valid BIC."), code="invalid_bic") from error
 
 
 def new_merchant_id() -> str:
@@ -76,6 +94,20 @@ class Merchant(models.Model):
         choices=AuthorisationPolicy.choices,
         default=AuthorisationPolicy.FIRST_INSTALMENT,
     )
+    # Payouts: where and when the merchant's balance is paid (SEPA credit transfer).
+    payout_iban = models.CharField(
+        _("IBAN for payouts"), max_length=34, blank=True, validators=[validate_iban]
+    )
+    payout_bic = models.CharField(
+        _("BIC for payouts"), max_length=11, blank=True, validators=[validate_bic]
+    )
+    settlement_delay_days = models.PositiveSmallIntegerField(
+        _("settlement delay (days)"),
+        default=7,
+        validators=[MaxValueValidator(90)],
+        help_text=_("Days before a credit to the balance becomes available for payout."),
+    )
+    payout_minimum = MoneyField(_("minimum payout"), default=10, **MONEY)
     created_at = models.DateTimeField(_("created at"))
     activated_at = models.DateTimeField(_("activated at"), null=True, blank=True)
 
