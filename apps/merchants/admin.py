@@ -59,9 +59,22 @@ class MerchantAdmin(admin.ModelAdmin):
     actions = ["activate", "suspend"]
 
     def save_model(self, request, obj, form, change):
-        if not change:
+        # Bank details go through their service (normalised, and the change recorded).
+        payout_details = (obj.payout_iban, obj.payout_bic)
+        if change:
+            obj.payout_iban = form.initial.get("payout_iban", "")
+            obj.payout_bic = form.initial.get("payout_bic", "")
+        else:
             obj.created_at = timezone.now()
+            obj.payout_iban = obj.payout_bic = ""
         super().save_model(request, obj, form, change)
+        services.merchant_payout_details_update(
+            merchant=obj,
+            iban=payout_details[0],
+            bic=payout_details[1],
+            now=timezone.now(),
+            actor=request.user,
+        )
 
     def _transition(self, request, queryset, service) -> int:
         done = 0

@@ -48,6 +48,17 @@ def validate_bic(value: str) -> None:
         raise ValidationError(_("Enter a valid BIC."), code="invalid_bic") from error
 
 
+def compact_iban(value: str) -> str:
+    """A valid IBAN without spaces, upper case (raises ValidationError otherwise)."""
+    validate_iban(value)
+    return IBAN(value).compact
+
+
+def compact_bic(value: str) -> str:
+    validate_bic(value)
+    return BIC(value).compact
+
+
 def new_merchant_id() -> str:
     return new_public_id("merchant")
 

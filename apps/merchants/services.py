@@ -22,6 +22,8 @@ from apps.merchants.models import (
     Membership,
     Merchant,
     MerchantEvent,
+    compact_bic,
+    compact_iban,
 )
 
 
@@ -181,6 +183,37 @@ def merchant_settings_update(
             kind="settings_changed",
             actor=actor,
             detail=", ".join(changed)[:200],
+            created_at=now,
+        )
+    return locked
+
+
+def merchant_payout_details_update(
+    *,
+    merchant: Merchant,
+    iban: str,
+    bic: str,
+    now: datetime,
+    actor: AbstractBaseUser | None = None,
+) -> Merchant:
+    """Set where payouts go: a valid IBAN (stored compact) and an optional BIC.
+
+    A change of bank details is recorded (with the IBAN's last four characters only): it is
+    the first thing an attacker with a stolen login would change.
+    """
+    iban = compact_iban(iban) if iban.strip() else ""
+    bic = compact_bic(bic) if bic.strip() else ""
+    with transaction.atomic():
+        locked = Merchant.objects.select_for_update().get(pk=merchant.pk)
+        if (locked.payout_iban, locked.payout_bic) == (iban, bic):
+            return locked
+        locked.payout_iban, locked.payout_bic = iban, bic
+        locked.save(update_fields=["payout_iban", "payout_bic"])
+        MerchantEvent.objects.create(
+            merchant=locked,
+            kind="payout_details_changed",
+            actor=actor,
+            detail=f"IBAN …{iban[-4:]}" if iban else "IBAN removed",
             created_at=now,
         )
     return locked
