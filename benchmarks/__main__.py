@@ -1,4 +1,5 @@
-"""`make bench`: the API through gunicorn, and plan computation in process, against baselines.
+"""`make bench`: the API through gunicorn, plan computation and the ledger in process, against
+baselines.
 
 Every figure is a ratio against a baseline measured in the same run on the same machine.
 
@@ -19,6 +20,33 @@ Figures (one summary line each: name, value, baseline, ratio, target, verdict):
   50-2,000 EUR) bought on 365 different days, so the date caches miss as they would across a
   year; baseline: the same number of instalment tuples built with ``split_evenly`` (no dates
   arithmetic, no interest, no APR). Target: >= 20,000 plans/s.
+- ``ledger_postings_per_tx``: balanced 3-leg postings/s through
+  ``apps.ledger.services.posting_create``, single process, one database transaction (and
+  commit) per posting: ``recipes.payment_captured`` with a merchant fee, no customer fee, no
+  interest and the whole basket captured (clearing debit, merchant balance credit,
+  merchant-fee revenue credit), a fresh idempotency key each, all on one merchant; the spec
+  is built in the timed loop. Baseline: raw SQL through psycopg on the same connection
+  inserting the same rows (the posting row, then its 3 leg rows with the same values) into
+  plain tables made with ``CREATE TABLE ... (LIKE ledger_... INCLUDING DEFAULTS INCLUDING
+  IDENTITY INCLUDING INDEXES)``: no triggers, no foreign keys. Context, no target: bounded by
+  the machine's commit (fsync) time.
+- ``ledger_postings_batched``: the same with 100 postings per transaction (posting_create
+  inside one ``transaction.atomic()``, so each posting is a savepoint), against raw SQL with
+  100 postings per transaction. Target: value >= 2,000 postings/s. Both posting figures: a
+  fixed duration per run (``--ledger-duration``, 5 s), the four runs in alternating order
+  over ``--rounds`` rounds; medians and the median per-round ratio; every posting is checked
+  afterwards (3 legs summing to zero, account balances = sum of legs).
+- ``ledger_balance_1m_legs``: ``selectors.account_balance_cents`` as of a past time for an
+  account holding 1,000,000 legs: the median over 200 random times (p99 printed beside it).
+  Baseline: ``SELECT sum(amount) FROM ledger_leg WHERE account_id = ...`` (what a ledger
+  without running balances reads), median of 5. Target: value <= 10 ms. The current balance
+  (the account row) is printed as context. The account is built once in the benchmark
+  database and reused: a merchant of its own whose merchant balance receives 1,000,000
+  two-leg postings against its processor clearing (so 2,000,000 legs in all; one every 30 s
+  from 2025-11-01, amounts 1.00-999.99 EUR, one in twenty a debit), bulk-loaded with
+  ``generate_series`` 100,000 postings per transaction with the ledger's triggers disabled,
+  ``balance_after`` as window sums in time order, then the two balances set and ``ANALYZE``.
+  Every run checks both accounts with the audit's SQL (``apps.ledger.audit.CHECKS``) first.
 - Context, no target: the same plans all bought on one day (what a server sees: a day's
   purchases share their due dates), ``/v1/me`` and eligibility on a second server with
   ``CONFIG_CACHE_SECONDS=0``, and the bare DRF view against a bare Django view.
@@ -30,7 +58,9 @@ endpoint's answer is checked before and after it is timed. A run with any non-2x
 or socket error is reported as failed and left out of the medians, and the benchmark fails.
 Plan computation runs first, in this process, before the server starts: 20,000 plans per
 run, each run timing the many-dates mix, the one-day mix and the reference one after the
-other; the best run of each is reported (the least disturbed on a shared machine).
+other; the best run of each is reported (the least disturbed on a shared machine). The
+ledger figures follow, in this process too (benchmarks/ledger.py); ``--ledger-only`` runs
+them alone (about two minutes once the 1,000,000-legs account exists).
 
 Exit status: 0 when every run was clean and every target is met, 1 otherwise.
 """
@@ -60,6 +90,7 @@ from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
     from apps.payments.plans import PlanTerms
+    from benchmarks.ledger import LedgerFigures
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -504,12 +535,52 @@ def figure_line(
     """value and baseline are medians over the rounds; ratio is the median per-round ratio."""
     if value is None or baseline is None or not ratios:
         return f"{name}  value=n/a  baseline=n/a  ratio=n/a  {suffix}"
-    digits = {"ms": 2, "plans/s": 0}.get(unit, 1)
+    digits = {"ms": 2, "plans/s": 0, "postings/s": 0}.get(unit, 1)
     ratio = statistics.median(ratios)
+    shown = f"{ratio:.{2 if ratio >= 0.1 else 3}f}" if ratio >= 0.01 else f"{ratio:.2g}"
     return (
         f"{name}  value={value:.{digits}f} {unit}  baseline={baseline:.{digits}f} {unit}  "
-        f"ratio={ratio:.{2 if ratio >= 0.1 else 3}f}  {suffix}"
+        f"ratio={shown}  {suffix}"
     )
+
+
+def ledger_figure_lines(figures: LedgerFigures) -> list[str]:
+    from benchmarks import ledger
+
+    verdicts = {name: "PASS" if ok else "FAIL" for name, ok in figures.verdicts.items()}
+    balance = figures.balance
+    return [
+        figure_line(
+            "ledger_postings_per_tx",
+            figures.per_tx.value,
+            figures.per_tx.baseline,
+            figures.per_tx.ratios,
+            "(posting_create, 3 legs, 1 posting per transaction, vs raw SQL inserts of the "
+            "same rows; context: bounded by commits, no target)",
+            unit="postings/s",
+        ),
+        figure_line(
+            "ledger_postings_batched",
+            figures.batched.value,
+            figures.batched.baseline,
+            figures.batched.ratios,
+            f"(posting_create, 3 legs, {ledger.BATCH} postings per transaction, vs raw SQL; "
+            f"target value >= {ledger.POSTINGS_TARGET:,.0f} postings/s)  "
+            f"{verdicts['ledger_postings']}",
+            unit="postings/s",
+        ),
+        figure_line(
+            "ledger_balance_1m_legs",
+            balance.as_of_median,
+            balance.sum_median,
+            balance.ratios,
+            f"(account_balance_cents as of a past time, {balance.legs:,} legs, median of "
+            f"{len(balance.as_of_ms)}, p99 {ledger.p99(balance.as_of_ms):.2f} ms; now: median "
+            f"{balance.now_median:.2f} ms; baseline sum(amount) of the legs; target value <= "
+            f"{ledger.BALANCE_TARGET_MS:.0f} ms)  {verdicts['ledger_balance']}",
+            unit="ms",
+        ),
+    ]
 
 
 # --- plan computation, in process ------------------------------------------------------------
@@ -661,7 +732,15 @@ def run_benchmarks(argv: list[str] | None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="rounds over the endpoints (3)")
     parser.add_argument("--warmup", type=int, default=3, help="warm-up seconds per endpoint (3)")
     parser.add_argument("--connections", type=int, default=8, help="wrk connections (8)")
+    parser.add_argument(
+        "--ledger-duration", type=float, default=5, help="seconds per ledger posting run (5)"
+    )
+    parser.add_argument(
+        "--ledger-only", action="store_true", help="only the ledger figures (no server, no plans)"
+    )
     args = parser.parse_args(argv)
+    if args.ledger_only:
+        return run_ledger_only(args)
 
     wrk = ensure_wrk()
     setup_django()
@@ -702,6 +781,7 @@ def run_benchmarks(argv: list[str] | None) -> int:
             "day share their due dates: the caches hit)"
         )
         many_dates, one_day = measure_plans()
+        ledger_figures = measure_ledger(args)
 
         say(
             f"HTTP: gunicorn config.wsgi: {WORKERS} sync workers on 127.0.0.1:{port}, DEBUG off; "
@@ -755,6 +835,7 @@ def run_benchmarks(argv: list[str] | None) -> int:
         "eligibility_p99": eligibility_p99 is not None
         and eligibility_p99 <= ELIGIBILITY_P99_TARGET_MS,
         "plans": many_dates.value >= PLANS_TARGET,
+        **ledger_figures.verdicts,
     }
 
     def verdict(name: str, http: bool = True) -> str:
@@ -810,6 +891,8 @@ def run_benchmarks(argv: list[str] | None) -> int:
             unit="plans/s",
         )
     )
+    for line in ledger_figure_lines(ledger_figures):
+        say(line)
     say(
         figure_line(
             "plans_one_day_vs_split_evenly",
@@ -850,6 +933,25 @@ def run_benchmarks(argv: list[str] | None) -> int:
 
     write_results()
     return 0 if all(verdicts.values()) and not failed else 1
+
+
+def measure_ledger(args: argparse.Namespace) -> LedgerFigures:
+    from benchmarks import ledger
+
+    return ledger.run(say, duration=args.ledger_duration, rounds=args.rounds)
+
+
+def run_ledger_only(args: argparse.Namespace) -> int:
+    setup_django()
+    migrate_if_needed()
+    say(f"benchmark: the ledger only, in process, {datetime.now().astimezone():%Y-%m-%d %H:%M %z}")
+    say(f"  revision {git_revision()}, python {platform.python_version()}, {os.cpu_count()} CPUs")
+    figures = measure_ledger(args)
+    say()
+    for line in ledger_figure_lines(figures):
+        say(line)
+    write_results()
+    return 0 if all(figures.verdicts.values()) else 1
 
 
 def measure(

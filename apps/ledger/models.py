@@ -71,11 +71,12 @@ def account_key(
 
 
 class Account(models.Model):
-    key = models.CharField(max_length=200, unique=True, editable=False)
+    key = models.CharField(_("key"), max_length=200, unique=True, editable=False)
     kind = models.CharField(_("kind"), max_length=32, choices=AccountKind.choices)
     livemode = models.BooleanField(_("live mode"))
     merchant = models.ForeignKey(
         "merchants.Merchant",
+        verbose_name=_("merchant"),
         on_delete=models.PROTECT,
         null=True,
         blank=True,
@@ -137,6 +138,7 @@ class Posting(models.Model):
     idempotency_key = models.CharField(_("idempotency key"), max_length=200)
     merchant = models.ForeignKey(
         "merchants.Merchant",
+        verbose_name=_("merchant"),
         on_delete=models.PROTECT,
         null=True,
         blank=True,
@@ -153,6 +155,7 @@ class Posting(models.Model):
     created_at = models.DateTimeField(_("recorded at"), db_default=models.functions.Now())
     reverses = models.OneToOneField(
         "self",
+        verbose_name=_("reverses"),
         on_delete=models.PROTECT,
         null=True,
         blank=True,
@@ -185,10 +188,16 @@ class Posting(models.Model):
 
 
 class Leg(models.Model):
-    posting = models.ForeignKey(Posting, on_delete=models.PROTECT, related_name="legs")
+    posting = models.ForeignKey(
+        Posting, verbose_name=_("posting"), on_delete=models.PROTECT, related_name="legs"
+    )
     # Indexed by ledger_leg_account_time_idx below (its first column).
     account = models.ForeignKey(
-        Account, on_delete=models.PROTECT, related_name="legs", db_index=False
+        Account,
+        verbose_name=_("account"),
+        on_delete=models.PROTECT,
+        related_name="legs",
+        db_index=False,
     )
     # Positive = debit, negative = credit.
     amount = MoneyField(_("amount"), **MONEY)
@@ -249,10 +258,17 @@ class Payout(models.Model):
         PAID = "paid", _("Paid")
         FAILED = "failed", _("Failed")
 
-    public_id = models.CharField(max_length=64, unique=True, default=new_payout_id, editable=False)
-    run = models.ForeignKey(PayoutRun, on_delete=models.PROTECT, related_name="payouts")
+    public_id = models.CharField(
+        _("id"), max_length=64, unique=True, default=new_payout_id, editable=False
+    )
+    run = models.ForeignKey(
+        PayoutRun, verbose_name=_("payout run"), on_delete=models.PROTECT, related_name="payouts"
+    )
     merchant = models.ForeignKey(
-        "merchants.Merchant", on_delete=models.PROTECT, related_name="payouts"
+        "merchants.Merchant",
+        verbose_name=_("merchant"),
+        on_delete=models.PROTECT,
+        related_name="payouts",
     )
     livemode = models.BooleanField(_("live mode"))
     amount = MoneyField(_("amount"), **MONEY)
@@ -348,7 +364,12 @@ class Mismatch(models.Model):
         MISSING_IN_REPORT = "missing_in_report", _("In the ledger, not in the report")
         AMOUNT_DIFFERS = "amount_differs", _("Amounts differ")
 
-    run = models.ForeignKey(ReconciliationRun, on_delete=models.CASCADE, related_name="items")
+    run = models.ForeignKey(
+        ReconciliationRun,
+        verbose_name=_("reconciliation"),
+        on_delete=models.CASCADE,
+        related_name="items",
+    )
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
     processor_reference = models.CharField(_("processor reference"), max_length=100)
     report_amount = MoneyField(_("report amount"), null=True, blank=True, **MONEY)

@@ -326,6 +326,11 @@ def processor_settled(
     ``cents_by_merchant`` is the net settled per merchant (negative when refunds exceeded
     charges that day); merchants with a net of zero are left out.
     """
+    for merchant_id, cents in cents_by_merchant.items():
+        if isinstance(cents, bool) or not isinstance(cents, int):
+            raise InvalidLegAmount(
+                f"Merchant {merchant_id}'s net must be integer cents: {cents!r}."
+            )
     legs = [
         credit(_merchant(K.PROCESSOR_CLEARING, merchant_id), cents)
         for merchant_id, cents in sorted(cents_by_merchant.items())

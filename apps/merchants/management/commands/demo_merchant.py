@@ -18,6 +18,7 @@ from apps.merchants import services
 from apps.merchants.models import Membership, Merchant
 from apps.merchants.selectors import api_key_for_secret
 
+DEMO_IBAN = "FR7630006000011234567890189"
 DEMO_EMAIL = "demo@tranche.localhost"
 DEMO_NAME = "Boutique Démo"
 CREDENTIALS_FILE = settings.VAR_DIR / "demo_credentials.json"
@@ -61,6 +62,10 @@ class Command(BaseCommand):
                 merchant = membership.merchant
             if merchant.status != Merchant.Status.ACTIVE:
                 merchant = services.merchant_activate(merchant=merchant, now=now)
+            if not merchant.payout_iban:  # a sample account, so test-mode payouts run
+                merchant = services.merchant_payout_details_update(
+                    merchant=merchant, iban=DEMO_IBAN, bic="", now=now
+                )
             secret = credentials.get("test_secret_key", "")
             key = api_key_for_secret(secret, now=now) if secret else None
             if key is None or key.merchant_id != merchant.pk:
