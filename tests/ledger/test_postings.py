@@ -537,16 +537,19 @@ def test_db_refuses_unbalanced_legs(pair):
 
 def test_db_refuses_legs_balanced_only_across_statements(pair):
     a, b = pair
-    with pytest.raises(IntegrityError, match=r"\(1 legs, 1 currencies, sum 5.00\)"):
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(_POSTING, [False, "raw-split"])
-            posting_id = cursor.fetchone()[0]
-            for account_id, amount in ((a.pk, "5.00"), (b.pk, "-5.00")):
-                cursor.execute(
-                    "INSERT INTO ledger_leg (posting_id, account_id, amount, amount_currency) "
-                    "VALUES (%s, %s, %s, 'EUR')",
-                    [posting_id, account_id, amount],
-                )
+    with (
+        pytest.raises(IntegrityError, match=r"\(1 legs, 1 currencies, sum 5.00\)"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(_POSTING, [False, "raw-split"])
+        posting_id = cursor.fetchone()[0]
+        for account_id, amount in ((a.pk, "5.00"), (b.pk, "-5.00")):
+            cursor.execute(
+                "INSERT INTO ledger_leg (posting_id, account_id, amount, amount_currency) "
+                "VALUES (%s, %s, %s, 'EUR')",
+                [posting_id, account_id, amount],
+            )
 
 
 def test_db_refuses_a_single_leg(pair):
@@ -599,10 +602,12 @@ def test_db_refuses_a_leg_on_a_missing_account(pair):
 
 
 def test_db_refuses_a_posting_without_legs_at_commit():
-    with pytest.raises(IntegrityError, match=r"ledger: posting \d+ has fewer than two legs"):
-        with transaction.atomic():
-            raw(_POSTING, [False, "raw-empty"])
-            raw("SET CONSTRAINTS ALL IMMEDIATE")
+    with (
+        pytest.raises(IntegrityError, match=r"ledger: posting \d+ has fewer than two legs"),
+        transaction.atomic(),
+    ):
+        raw(_POSTING, [False, "raw-empty"])
+        raw("SET CONSTRAINTS ALL IMMEDIATE")
     raw("SET CONSTRAINTS ALL DEFERRED")
     assert not Posting.objects.exists()
 
