@@ -64,11 +64,24 @@ _CREDITS_SINCE = """
 SELECT coalesce(-sum(amount), 0) FROM ledger_leg
  WHERE account_id = %s AND amount < 0 AND posted_at > %s AND posted_at <= %s
 """
+# The current balance's pending part, on the database's clock (the legs' clock).
+_CREDITS_RECENT = """
+SELECT coalesce(-sum(amount), 0) FROM ledger_leg
+ WHERE account_id = %s AND amount < 0
+   AND posted_at > clock_timestamp() - make_interval(days => %s)
+"""
 
 
 def merchant_balance(
-    *, merchant_id: int, livemode: bool, settlement_delay_days: int, as_of: datetime
+    *,
+    merchant_id: int,
+    livemode: bool,
+    settlement_delay_days: int,
+    as_of: datetime | None = None,
 ) -> MerchantBalance:
+    """The merchant's balances as of a time, or now (``as_of`` None: the running balances,
+    which a caller holding the balance's row lock can act on)."""
+
     def natural(kind: str) -> tuple[Account | None, int]:
         account = merchant_account(merchant_id=merchant_id, kind=kind, livemode=livemode)
         if account is None:
@@ -81,10 +94,11 @@ def merchant_balance(
     pending = 0
     if balance_account is not None and settlement_delay_days:
         with connection.cursor() as cursor:
-            cursor.execute(
-                _CREDITS_SINCE,
-                [balance_account.pk, as_of - timedelta(days=settlement_delay_days), as_of],
-            )
+            if as_of is None:
+                cursor.execute(_CREDITS_RECENT, [balance_account.pk, settlement_delay_days])
+            else:
+                since = as_of - timedelta(days=settlement_delay_days)
+                cursor.execute(_CREDITS_SINCE, [balance_account.pk, since, as_of])
             pending = min(decimal_to_cents(cursor.fetchone()[0]), max(total, 0))
     return MerchantBalance(
         total_cents=total,

@@ -45,7 +45,7 @@ def paid_out(admin_client):
 
 
 def test_payout_run_page_links_its_sepa_file(admin_client, paid_out):
-    merchant, run = paid_out
+    _merchant, run = paid_out
     page = admin_client.get(reverse("admin:ledger_payoutrun_change", args=[run.pk]))
     assert page.status_code == 200
     url = reverse("admin:ledger_payoutrun_sepa", args=[run.pk])

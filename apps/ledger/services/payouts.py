@@ -91,8 +91,7 @@ def payout_create(*, run: PayoutRun, merchant: Merchant, now: datetime) -> Payou
             merchant_id=merchant.pk,
             livemode=run.livemode,
             settlement_delay_days=merchant.settlement_delay_days,
-            as_of=now,
-        )
+        )  # now, from the running balance this transaction has locked
         if balance.available_cents <= 0 or balance.available_cents < to_cents(
             merchant.payout_minimum
         ):
