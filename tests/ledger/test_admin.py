@@ -73,7 +73,9 @@ def test_failing_a_payout_asks_for_a_reason_then_returns_the_money(admin_client,
 
     confirmation = admin_client.post(url, chosen)
     assert confirmation.status_code == 200
-    assert "cannot be undone" in confirmation.content.decode()
+    body = confirmation.content.decode()
+    assert 'name="confirm"' in body and 'name="reason"' in body
+    assert payout.public_id in body
     assert Payout.objects.get(pk=payout.pk).status == Payout.Status.SENT
 
     without_reason = admin_client.post(url, {**chosen, "confirm": "yes", "reason": ""})
