@@ -671,3 +671,38 @@ def test_db_refuses_changing_what_an_account_is(posted, merchant, assignment):
         IntegrityError, match=rf"ledger: account {acc.key} cannot change what it is"
     ):
         raw(f"UPDATE ledger_account SET {assignment} WHERE id = %s", [acc.pk])  # noqa: S608
+
+
+def test_db_refuses_legs_added_to_a_stored_posting_even_balanced(pair):
+    a, b = pair
+    posting_id = raw_post([(a.pk, "4.00", "EUR"), (b.pk, "-4.00", "EUR")])
+    with (
+        pytest.raises(IntegrityError, match=rf"legs of posting {posting_id} must all be written"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(
+            "INSERT INTO ledger_leg (posting_id, account_id, amount, amount_currency) "
+            "VALUES (%s, %s, 1, 'EUR'), (%s, %s, -1, 'EUR')",
+            [posting_id, a.pk, posting_id, b.pk],
+        )
+    assert Leg.objects.filter(posting_id=posting_id).count() == 2
+
+
+def test_a_replay_after_an_account_closed_answers_the_first_posting(merchant):
+    m = merchant.pk
+    first = posting_create(capture(m, "pay_closed"))
+    reversal = posting_reverse(
+        posting=Posting.objects.get(pk=first.posting_id), reason="test", effective_at=timezone.now()
+    )
+    account_close(
+        account=account(m, K.CUSTOMER_RECEIVABLE, reference="pay_closed"), now=timezone.now()
+    )
+    before = counts()
+    replay = posting_create(capture(m, "pay_closed"))
+    assert (replay.posting_id, replay.created) == (first.posting_id, False)
+    again = posting_reverse(
+        posting=Posting.objects.get(pk=first.posting_id), reason="test", effective_at=timezone.now()
+    )
+    assert (again.posting_id, again.created) == (reversal.posting_id, False)
+    assert counts() == before

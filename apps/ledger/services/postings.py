@@ -63,7 +63,8 @@ def accounts_resolve(
             "key", "pk", "closed_at"
         )
     )
-    missing = [key for key in by_key if key not in found]
+    # Sorted: concurrent creators take the new unique-key entries in one order.
+    missing = sorted(key for key in by_key if key not in found)
     if missing:
         Account.objects.bulk_create(
             [
@@ -94,10 +95,15 @@ def posting_create(spec: PostingSpec) -> Posted:
         accounts = accounts_resolve(
             {leg.account for leg in spec.legs}, livemode=spec.livemode, currency=spec.currency
         )
-        for ref, (_pk, closed_at) in accounts.items():
-            if closed_at is not None:
-                raise AccountClosed(f"The {ref.kind} account is closed.")
         account_ids = [accounts[leg.account][0] for leg in spec.legs]
+        closed = [ref for ref, (_pk, closed_at) in accounts.items() if closed_at is not None]
+        if closed:
+            existing = Posting.objects.filter(
+                source=spec.source, idempotency_key=spec.idempotency_key
+            ).first()
+            if existing is None:
+                raise AccountClosed(f"The {closed[0].kind} account is closed.")
+            return _replayed(existing, spec, account_ids)  # posted before the account closed
         with connection.cursor() as cursor:
             try:
                 cursor.execute(
@@ -124,11 +130,16 @@ def posting_create(spec: PostingSpec) -> Posted:
         if inserted is not None:
             return Posted(posting_id=inserted[0], created=True)
         existing = Posting.objects.get(source=spec.source, idempotency_key=spec.idempotency_key)
-        expected: dict[int, int] = {}
-        for account_id, leg in zip(account_ids, spec.legs, strict=True):
-            expected[account_id] = expected.get(account_id, 0) + leg.cents
-        _check_same_legs(existing, expected)
-        return Posted(posting_id=existing.pk, created=False)
+        return _replayed(existing, spec, account_ids)
+
+
+def _replayed(existing: Posting, spec: PostingSpec, account_ids: list[int]) -> Posted:
+    """The answer to a replay: the first posting, if it has the same legs."""
+    expected: dict[int, int] = {}
+    for account_id, leg in zip(account_ids, spec.legs, strict=True):
+        expected[account_id] = expected.get(account_id, 0) + leg.cents
+    _check_same_legs(existing, expected)
+    return Posted(posting_id=existing.pk, created=False)
 
 
 def _database_reason(error: IntegrityError) -> str:
