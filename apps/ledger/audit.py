@@ -98,7 +98,9 @@ CHECKS: list[tuple[str, str]] = [
               SELECT -(l.balance_after - l.amount) - least(
                          greatest(-(l.balance_after - l.amount), 0),
                          coalesce((SELECT -sum(c.amount) FROM ledger_leg c
+                                     JOIN ledger_posting cp ON cp.id = c.posting_id
                                     WHERE c.account_id = l.account_id AND c.amount < 0
+                                      AND cp.kind = 'payment_captured'
                                       AND c.posted_at > l.posted_at - make_interval(
                                                             days => o.settlement_delay_days)
                                       AND c.posted_at < l.posted_at), 0)) AS available

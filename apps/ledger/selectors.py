@@ -49,7 +49,7 @@ def merchant_account(*, merchant_id: int, kind: str, livemode: bool) -> Account 
 class MerchantBalance:
     """What Tranche owes a merchant, in cents.
 
-    ``pending`` is what was credited within the settlement delay; ``available`` is the rest
+    ``pending`` is what sales credited within the settlement delay; ``available`` is the rest
     (negative when refunds took more than what had settled); only ``available`` is paid out.
     """
 
@@ -60,15 +60,20 @@ class MerchantBalance:
     in_transit_cents: int
 
 
+# Only sales wait for the settlement delay; money coming back to the balance (a failed
+# payout, a released reserve) is available at once.
+SETTLING_KINDS = ["payment_captured"]
+
 _CREDITS_SINCE = """
-SELECT coalesce(-sum(amount), 0) FROM ledger_leg
- WHERE account_id = %s AND amount < 0 AND posted_at > %s AND posted_at <= %s
+SELECT coalesce(-sum(l.amount), 0) FROM ledger_leg l JOIN ledger_posting p ON p.id = l.posting_id
+ WHERE l.account_id = %s AND l.amount < 0 AND p.kind = ANY(%s)
+   AND l.posted_at > %s AND l.posted_at <= %s
 """
 # The current balance's pending part, on the database's clock (the legs' clock).
 _CREDITS_RECENT = """
-SELECT coalesce(-sum(amount), 0) FROM ledger_leg
- WHERE account_id = %s AND amount < 0
-   AND posted_at > clock_timestamp() - make_interval(days => %s)
+SELECT coalesce(-sum(l.amount), 0) FROM ledger_leg l JOIN ledger_posting p ON p.id = l.posting_id
+ WHERE l.account_id = %s AND l.amount < 0 AND p.kind = ANY(%s)
+   AND l.posted_at > clock_timestamp() - make_interval(days => %s)
 """
 
 
@@ -95,10 +100,12 @@ def merchant_balance(
     if balance_account is not None and settlement_delay_days:
         with connection.cursor() as cursor:
             if as_of is None:
-                cursor.execute(_CREDITS_RECENT, [balance_account.pk, settlement_delay_days])
+                cursor.execute(
+                    _CREDITS_RECENT, [balance_account.pk, SETTLING_KINDS, settlement_delay_days]
+                )
             else:
                 since = as_of - timedelta(days=settlement_delay_days)
-                cursor.execute(_CREDITS_SINCE, [balance_account.pk, since, as_of])
+                cursor.execute(_CREDITS_SINCE, [balance_account.pk, SETTLING_KINDS, since, as_of])
             pending = min(decimal_to_cents(cursor.fetchone()[0]), max(total, 0))
     return MerchantBalance(
         total_cents=total,

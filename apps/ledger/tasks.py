@@ -11,6 +11,7 @@ from django.utils import timezone
 from apps.common.dates import BUSINESS_TZ, business_date
 
 from .models import ReconciliationRun
+from .reconciliation import InvalidSettlementReport
 from .services import payouts_run, reconciliation_run
 from .settlement_reports import settlement_reports
 
@@ -40,7 +41,11 @@ def reconcile_settlement_reports() -> list[str]:
         for livemode in (False, True):
             if ReconciliationRun.objects.filter(report_date=day, livemode=livemode).exists():
                 continue
-            lines = source.fetch(report_date=day, livemode=livemode)
+            try:
+                lines = source.fetch(report_date=day, livemode=livemode)
+            except InvalidSettlementReport:  # one bad file must not hold up the others
+                logger.exception("Settlement report %s (%s) is unreadable", day, livemode)
+                continue
             if lines is None:
                 continue
             run = reconciliation_run(report_date=day, livemode=livemode, lines=lines, now=now)

@@ -20,10 +20,24 @@ from apps.common.dates import BUSINESS_TZ
 from apps.common.errors import InvalidTransition
 from apps.common.money import to_cents
 from apps.ledger import recipes
-from apps.ledger.models import AccountKind, Payout, PayoutEvent, PayoutRun, Posting
+from apps.ledger.models import (
+    Account,
+    AccountKind,
+    Payout,
+    PayoutEvent,
+    PayoutRun,
+    Posting,
+    account_key,
+)
 from apps.ledger.postings import LedgerError
 from apps.ledger.selectors import merchant_account, merchant_balance
-from apps.ledger.services import payout_fail, payout_mark_paid, payouts_run, posting_create
+from apps.ledger.services import (
+    PayoutRunClosed,
+    payout_fail,
+    payout_mark_paid,
+    payouts_run,
+    posting_create,
+)
 from apps.ledger.services.payouts import payout_create, payout_run_open
 from apps.ledger.tasks import run_payouts
 from apps.merchants.models import Merchant
@@ -76,8 +90,6 @@ def natural(merchant: Merchant, kind: str, *, livemode: bool = False) -> int:
 
 
 def bank_cents(livemode: bool = False) -> int:
-    from apps.ledger.models import Account, account_key
-
     account = Account.objects.filter(
         key=account_key(kind=AccountKind.BANK, livemode=livemode, currency="EUR", merchant_id=None)
     ).first()
@@ -196,8 +208,6 @@ def test_a_closed_run_takes_no_new_payout():
     payout_run = run()  # nothing to pay: the file is "built" empty
     sale(merchant, 5_000)
 
-    from apps.ledger.services import PayoutRunClosed
-
     with pytest.raises(PayoutRunClosed):
         payout_create(run=payout_run, merchant=merchant, now=timezone.now())
     assert Payout.objects.count() == 0
@@ -315,6 +325,23 @@ def test_recent_credits_wait_for_the_settlement_delay():
     assert [to_cents(p.amount) for p in payout_run.payouts.all()] == [5_000]
     assert payout_run.payouts.get().settlement_delay_days == 7
     assert natural(merchant, AccountKind.MERCHANT_BALANCE) == 3_000
+
+
+@pytest.mark.django_db
+def test_money_back_from_a_failed_payout_does_not_wait_the_delay_again():
+    merchant = merchant_create(settlement_delay_days=7)
+    sale(merchant, 5_000)
+    backdate_ledger(10)
+    payout = run().payouts.get()
+    payout_fail(payout=payout, reason="IBAN closed (AC04)", now=timezone.now())
+
+    balance = merchant_balance(merchant_id=merchant.pk, livemode=False, settlement_delay_days=7)
+    assert (balance.total_cents, balance.pending_cents, balance.available_cents) == (
+        5_000,
+        0,
+        5_000,
+    )
+    assert [to_cents(p.amount) for p in run(RUN_DAY + timedelta(days=1)).payouts.all()] == [5_000]
 
 
 @pytest.mark.django_db
@@ -452,7 +479,7 @@ def test_the_sepa_file_is_a_valid_pain_001_001_03_credit_transfer():
     payout_run = run()
 
     content = bytes(payout_run.sepa_file)
-    root = ET.fromstring(content)
+    root = ET.fromstring(content)  # noqa: S314 (the file our own code built)
     assert root.tag == f"{{{PAIN}}}Document"
     xmlschema.XMLSchema(str(XSD)).validate(content.decode("utf-8"))
     assert xmlschema.XMLSchema(str(XSD)).is_valid(content.decode("utf-8"))
@@ -544,3 +571,29 @@ def test_the_task_pays_each_configured_mode(settings, time_machine):
     assert [to_cents(p.amount) for p in runs[False].payouts.all()] == [5_000]
     assert [to_cents(p.amount) for p in runs[True].payouts.all()] == [7_000]
     assert runs[True].payouts.get().livemode is True
+
+
+@pytest.mark.django_db
+def test_a_refund_posted_while_the_run_is_under_way_is_not_paid_out():
+    # A run takes its time once for every merchant; a merchant further down the list may
+    # have a refund posted after that time and before its payout is made.
+    merchant = merchant_create()
+    payment = sale(merchant, 10_000)
+    started = timezone.now()
+    posting_create(
+        recipes.refund_issued(
+            merchant_id=merchant.pk,
+            livemode=False,
+            payment_id=payment,
+            refund_id="rf_during_run",
+            receivable_cancelled_cents=0,
+            to_card_cents=4_000,
+            processor_reference="re_during_run",
+            effective_at=timezone.now(),
+        )
+    )
+
+    payout_run = run(now=started)
+
+    assert [to_cents(p.amount) for p in payout_run.payouts.all()] == [6_000]
+    assert natural(merchant, AccountKind.MERCHANT_BALANCE) == 0

@@ -28,5 +28,8 @@ class Command(BaseCommand):
             f"{run}: {run.report_lines} report lines, {run.ledger_entries} ledger entries, "
             f"{run.matched} matched, {run.mismatches} mismatches."
         )
-        if run.mismatches:
-            raise CommandError("Mismatches found; see Reconciliation in the admin.")
+        still_open = run.items.filter(resolved_at=None).count()
+        if still_open:
+            raise CommandError(
+                f"{still_open} open mismatches; see Reconciliation mismatches in the admin."
+            )
