@@ -383,7 +383,7 @@ WITH posting AS (
      CROSS JOIN LATERAL (SELECT substr(posting.reference, %(skip)s)::bigint AS n) AS number
      CROSS JOIN (VALUES (%(target)s::bigint, -1), (%(counter)s::bigint, 1))
                 AS side(account_id, sign)
-), carried AS (  -- each account's balance after the previous chunks
+), carried AS MATERIALIZED (  -- each account's balance after the previous chunks
     SELECT a.id AS account_id,
            coalesce((SELECT l.balance_after FROM ledger_leg l WHERE l.account_id = a.id
                       ORDER BY l.posted_at DESC, l.id DESC LIMIT 1), 0) AS balance
@@ -439,6 +439,9 @@ def load_legs(say: Say, merchant: int, target: int, counter: int, present: int) 
     try:
         for first in range(present + 1, LOAD_LEGS + 1, LOAD_CHUNK):
             with transaction.atomic(), connection.cursor() as cursor:
+                # Foreign keys are checked at the end of the statement, not at commit: a table
+                # with pending trigger events cannot have its triggers enabled again.
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
                 cursor.execute("ALTER TABLE ledger_leg DISABLE TRIGGER USER")
                 cursor.execute("ALTER TABLE ledger_posting DISABLE TRIGGER USER")
                 cursor.execute(

@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -56,6 +57,7 @@ class MerchantAdmin(admin.ModelAdmin):
     search_fields = ["legal_name", "public_id", "contact_email", "website"]
     readonly_fields = ["public_id", "status", "created_at", "activated_at"]
     inlines = [MembershipInline, FeePlanInline, MerchantEventInline]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     actions = ["activate", "suspend"]
 
     def save_model(self, request, obj, form, change):
