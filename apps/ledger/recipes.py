@@ -244,18 +244,30 @@ def written_off_recovered(
     )
 
 
-def _payout(
-    kind: str, *, merchant_id: int, livemode: bool, payout_id: str, legs, effective_at: datetime
+def _move(
+    kind: str,
+    *,
+    source: str,
+    reference: str,
+    merchant_id: int,
+    livemode: bool,
+    cents: int,
+    to: AccountRef,
+    away_from: AccountRef,
+    effective_at: datetime,
 ) -> PostingSpec:
+    """A two-leg posting moving a positive amount between two of a merchant's accounts;
+    the event (the kind's last word: sent, paid, held...) ends the idempotency key."""
+    _positive("cents", cents)
     return PostingSpec(
         kind=kind,
-        source="payout",
-        idempotency_key=f"{payout_id}:{kind.removeprefix('payout_')}",
+        source=source,
+        idempotency_key=f"{reference}:{kind.rsplit('_', 1)[-1]}",
         livemode=livemode,
         effective_at=effective_at,
-        legs=tuple(legs),
+        legs=(debit(to, cents), credit(away_from, cents)),
         merchant_id=merchant_id,
-        reference=payout_id,
+        reference=reference,
     )
 
 
@@ -263,17 +275,16 @@ def payout_sent(
     *, merchant_id: int, livemode: bool, payout_id: str, cents: int, effective_at: datetime
 ) -> PostingSpec:
     """A payout leaves the merchant's balance for the SEPA transfer."""
-    _positive("cents", cents)
-    return _payout(
+    return _move(
         "payout_sent",
+        source="payout",
+        reference=payout_id,
         merchant_id=merchant_id,
         livemode=livemode,
-        payout_id=payout_id,
+        cents=cents,
+        to=_merchant(K.MERCHANT_BALANCE, merchant_id),
+        away_from=_merchant(K.PAYOUTS_IN_TRANSIT, merchant_id),
         effective_at=effective_at,
-        legs=(
-            debit(_merchant(K.MERCHANT_BALANCE, merchant_id), cents),
-            credit(_merchant(K.PAYOUTS_IN_TRANSIT, merchant_id), cents),
-        ),
     )
 
 
@@ -281,17 +292,16 @@ def payout_paid(
     *, merchant_id: int, livemode: bool, payout_id: str, cents: int, effective_at: datetime
 ) -> PostingSpec:
     """The bank carried out the transfer: the money has left Tranche's bank account."""
-    _positive("cents", cents)
-    return _payout(
+    return _move(
         "payout_paid",
+        source="payout",
+        reference=payout_id,
         merchant_id=merchant_id,
         livemode=livemode,
-        payout_id=payout_id,
+        cents=cents,
+        to=_merchant(K.PAYOUTS_IN_TRANSIT, merchant_id),
+        away_from=AccountRef(K.BANK),
         effective_at=effective_at,
-        legs=(
-            debit(_merchant(K.PAYOUTS_IN_TRANSIT, merchant_id), cents),
-            credit(AccountRef(K.BANK), cents),
-        ),
     )
 
 
@@ -299,17 +309,16 @@ def payout_failed(
     *, merchant_id: int, livemode: bool, payout_id: str, cents: int, effective_at: datetime
 ) -> PostingSpec:
     """The transfer was rejected or returned: the money goes back to the merchant's balance."""
-    _positive("cents", cents)
-    return _payout(
+    return _move(
         "payout_failed",
+        source="payout",
+        reference=payout_id,
         merchant_id=merchant_id,
         livemode=livemode,
-        payout_id=payout_id,
+        cents=cents,
+        to=_merchant(K.PAYOUTS_IN_TRANSIT, merchant_id),
+        away_from=_merchant(K.MERCHANT_BALANCE, merchant_id),
         effective_at=effective_at,
-        legs=(
-            debit(_merchant(K.PAYOUTS_IN_TRANSIT, merchant_id), cents),
-            credit(_merchant(K.MERCHANT_BALANCE, merchant_id), cents),
-        ),
     )
 
 
@@ -352,19 +361,16 @@ def reserve_held(
     *, merchant_id: int, livemode: bool, reserve_id: str, cents: int, effective_at: datetime
 ) -> PostingSpec:
     """An operator holds part of a merchant's balance back (risk reserve)."""
-    _positive("cents", cents)
-    return PostingSpec(
-        kind="reserve_held",
+    return _move(
+        "reserve_held",
         source="reserve",
-        idempotency_key=f"{reserve_id}:held",
-        livemode=livemode,
-        effective_at=effective_at,
-        legs=(
-            debit(_merchant(K.MERCHANT_BALANCE, merchant_id), cents),
-            credit(_merchant(K.MERCHANT_RESERVE, merchant_id), cents),
-        ),
-        merchant_id=merchant_id,
         reference=reserve_id,
+        merchant_id=merchant_id,
+        livemode=livemode,
+        cents=cents,
+        to=_merchant(K.MERCHANT_BALANCE, merchant_id),
+        away_from=_merchant(K.MERCHANT_RESERVE, merchant_id),
+        effective_at=effective_at,
     )
 
 
@@ -372,17 +378,14 @@ def reserve_released(
     *, merchant_id: int, livemode: bool, reserve_id: str, cents: int, effective_at: datetime
 ) -> PostingSpec:
     """A held reserve goes back to the merchant's balance."""
-    _positive("cents", cents)
-    return PostingSpec(
-        kind="reserve_released",
+    return _move(
+        "reserve_released",
         source="reserve",
-        idempotency_key=f"{reserve_id}:released",
-        livemode=livemode,
-        effective_at=effective_at,
-        legs=(
-            debit(_merchant(K.MERCHANT_RESERVE, merchant_id), cents),
-            credit(_merchant(K.MERCHANT_BALANCE, merchant_id), cents),
-        ),
-        merchant_id=merchant_id,
         reference=reserve_id,
+        merchant_id=merchant_id,
+        livemode=livemode,
+        cents=cents,
+        to=_merchant(K.MERCHANT_RESERVE, merchant_id),
+        away_from=_merchant(K.MERCHANT_BALANCE, merchant_id),
+        effective_at=effective_at,
     )

@@ -199,19 +199,7 @@ def payout_mark_paid(
     *, payout: Payout, now: datetime, actor: AbstractBaseUser | None = None
 ) -> Payout:
     """The bank statement shows the transfer: the money has left Tranche's bank account."""
-    with transaction.atomic():
-        locked = Payout.objects.select_for_update().get(pk=payout.pk)
-        _transition(locked, Payout.Status.PAID, now=now, actor=actor)
-        posting_create(
-            recipes.payout_paid(
-                merchant_id=locked.merchant_id,
-                livemode=locked.livemode,
-                payout_id=locked.public_id,
-                cents=to_cents(locked.amount),
-                effective_at=now,
-            )
-        )
-    return locked
+    return _payout_finish(payout, Payout.Status.PAID, recipes.payout_paid, now=now, actor=actor)
 
 
 def payout_fail(
@@ -220,11 +208,31 @@ def payout_fail(
     """The transfer was rejected or returned: the money goes back to the merchant's balance."""
     if not reason.strip():
         raise LedgerError("Say why the payout failed.")
+    return _payout_finish(
+        payout,
+        Payout.Status.FAILED,
+        recipes.payout_failed,
+        now=now,
+        actor=actor,
+        detail=reason.strip(),
+    )
+
+
+def _payout_finish(
+    payout: Payout,
+    to_status: str,
+    recipe,
+    *,
+    now: datetime,
+    actor: AbstractBaseUser | None,
+    detail: str = "",
+) -> Payout:
+    """A sent payout's last status change and its posting, under the payout's row lock."""
     with transaction.atomic():
         locked = Payout.objects.select_for_update().get(pk=payout.pk)
-        _transition(locked, Payout.Status.FAILED, now=now, actor=actor, detail=reason.strip())
+        _transition(locked, to_status, now=now, actor=actor, detail=detail)
         posting_create(
-            recipes.payout_failed(
+            recipe(
                 merchant_id=locked.merchant_id,
                 livemode=locked.livemode,
                 payout_id=locked.public_id,
