@@ -23,7 +23,7 @@ from apps.ledger.postings import (
     debit,
 )
 from apps.ledger.selectors import account_balance_cents, merchant_account, merchant_balance
-from apps.ledger.services import account_close, posting_create, posting_reverse
+from apps.ledger.services import account_close, posting_create, posting_reverse, postings_create
 from apps.ledger.services import postings as posting_service
 from tests.factories import MerchantFactory
 
@@ -264,12 +264,12 @@ def test_the_database_refuses_a_closed_account_the_service_did_not_see(merchant,
     m = merchant.pk
     reserve = make_account(K.MERCHANT_RESERVE, merchant)
     account_close(account=reserve, now=timezone.now())
-    real_resolve = posting_service.accounts_resolve
+    real_resolve = posting_service._accounts_by_key
 
-    def stale_resolve(refs, **kwargs):
-        return {ref: (pk, None) for ref, (pk, _closed) in real_resolve(refs, **kwargs).items()}
+    def stale_resolve(wanted):
+        return {key: (pk, None) for key, (pk, _closed) in real_resolve(wanted).items()}
 
-    monkeypatch.setattr(posting_service, "accounts_resolve", stale_resolve)
+    monkeypatch.setattr(posting_service, "_accounts_by_key", stale_resolve)
     spec = recipes.reserve_held(
         merchant_id=m, livemode=False, reserve_id="rsv_1", cents=100, effective_at=timezone.now()
     )
@@ -705,4 +705,31 @@ def test_a_replay_after_an_account_closed_answers_the_first_posting(merchant):
         posting=Posting.objects.get(pk=first.posting_id), reason="test", effective_at=timezone.now()
     )
     assert (again.posting_id, again.created) == (reversal.posting_id, False)
+    assert counts() == before
+
+
+def test_a_batch_writes_each_posting_once_in_one_go(merchant):
+    m = merchant.pk
+    stored = posting_create(capture(m, "pay_old"))
+    specs = [
+        capture(m, "pay_a"),
+        capture(m, "pay_b", livemode=True),
+        capture(m, "pay_a"),  # the same event twice in the batch
+        capture(m, "pay_old"),  # already stored
+    ]
+    results = postings_create(specs)
+    assert [result.created for result in results] == [True, True, False, False]
+    assert results[2].posting_id == results[0].posting_id
+    assert results[3].posting_id == stored.posting_id
+    assert Posting.objects.count() == 3
+    assert Posting.objects.get(pk=results[1].posting_id).livemode is True
+    assert cents_of(account(m, K.MERCHANT_BALANCE)) == -2 * (10000 - 300)
+    assert cents_of(account(m, K.MERCHANT_BALANCE, livemode=True)) == -(10000 - 300)
+
+
+def test_a_batch_with_a_conflict_writes_nothing(merchant):
+    m = merchant.pk
+    before = counts()
+    with pytest.raises(PostingConflict):
+        postings_create([capture(m, "pay_a"), capture(m, "pay_a", fee=400)])
     assert counts() == before

@@ -6,7 +6,7 @@ from .payouts import (
     payout_mark_paid,
     payouts_run,
 )
-from .postings import Posted, account_close, posting_create, posting_reverse
+from .postings import Posted, account_close, posting_create, posting_reverse, postings_create
 from .reconciliation import mismatch_resolve, reconciliation_run
 
 __all__ = [
@@ -19,5 +19,6 @@ __all__ = [
     "payouts_run",
     "posting_create",
     "posting_reverse",
+    "postings_create",
     "reconciliation_run",
 ]

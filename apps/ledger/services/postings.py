@@ -1,9 +1,10 @@
 """Writing postings: the only way money moves in Tranche.
 
-``posting_create`` resolves the spec's accounts (creating them on first use) and writes the
-posting and its legs in one SQL statement; PostgreSQL then maintains the running balances and
-checks the legs (migration 0002). A replay of the same (source, idempotency key) writes nothing
-and returns the first posting; a replay with other legs is refused.
+``postings_create`` (and ``posting_create`` for one) resolves the specs' accounts in one query
+(creating them on first use) and writes the postings and their legs in one SQL statement;
+PostgreSQL then maintains the running balances and checks the legs (migration 0002). A replay
+of the same (source, idempotency key) writes nothing and returns the first posting; a replay
+with other legs is refused.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 
 from apps.common.money import decimal_to_cents, to_cents
 
@@ -34,112 +36,182 @@ class Posted:
 
 
 _INSERT = """
-WITH posting AS (
+WITH new_posting AS (
     INSERT INTO ledger_posting (
         kind, livemode, source, idempotency_key, merchant_id, reference,
         processor_reference, memo, effective_at, reverses_id
     )
-    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+    SELECT * FROM unnest(
+        %s::varchar[], %s::boolean[], %s::varchar[], %s::varchar[], %s::bigint[],
+        %s::varchar[], %s::varchar[], %s::varchar[], %s::timestamptz[], %s::bigint[]
+    )
     ON CONFLICT (source, idempotency_key) DO NOTHING
-    RETURNING id
+    RETURNING id, source, idempotency_key
+), new_leg AS (
+    INSERT INTO ledger_leg (posting_id, account_id, amount, amount_currency)
+    SELECT new_posting.id, leg.account_id, leg.cents::numeric / 100, leg.currency
+      FROM unnest(%s::varchar[], %s::varchar[], %s::bigint[], %s::bigint[], %s::varchar[])
+           WITH ORDINALITY AS leg(source, idempotency_key, account_id, cents, currency, n)
+      JOIN new_posting
+        ON new_posting.source = leg.source
+       AND new_posting.idempotency_key = leg.idempotency_key
+     ORDER BY leg.account_id, leg.n
+    RETURNING 1
 )
-INSERT INTO ledger_leg (posting_id, account_id, amount, amount_currency)
-SELECT posting.id, leg.account_id, leg.cents::numeric / 100, %s
-  FROM posting, unnest(%s::bigint[], %s::bigint[]) WITH ORDINALITY AS leg(account_id, cents, n)
- ORDER BY leg.account_id, leg.n
-RETURNING posting_id
+SELECT id, source, idempotency_key FROM new_posting
 """
-# Legs are written in account-id order, so concurrent postings lock accounts in one order.
+# One statement writes every posting of a batch and their legs. Legs go in account-id
+# order, so concurrent writers lock accounts in one order; a posting already stored under
+# its (source, idempotency key) gets no new row and no legs.
+
+
+def _account_keys(spec: PostingSpec) -> list[str]:
+    return [leg.account.key(livemode=spec.livemode, currency=spec.currency) for leg in spec.legs]
+
+
+def _accounts_by_key(wanted: dict[str, tuple[AccountRef, bool, str]]):
+    """{key: (id, closed_at)} for the wanted accounts, creating the missing ones."""
+
+    def read(keys) -> dict[str, tuple[int, datetime | None]]:
+        return {
+            key: (pk, closed_at)
+            for key, pk, closed_at in Account.objects.filter(key__in=keys).values_list(
+                "key", "pk", "closed_at"
+            )
+        }
+
+    found = read(list(wanted))
+    # Sorted: concurrent creators take the new unique-key entries in one order.
+    missing = sorted(key for key in wanted if key not in found)
+    if missing:
+        Account.objects.bulk_create(
+            [
+                Account(
+                    key=key,
+                    kind=wanted[key][0].kind,
+                    livemode=wanted[key][1],
+                    merchant_id=wanted[key][0].merchant_id,
+                    reference=wanted[key][0].reference,
+                    balance_currency=wanted[key][2],
+                )
+                for key in missing
+            ],
+            ignore_conflicts=True,
+        )
+        found.update(read(missing))
+    return found
 
 
 def accounts_resolve(
     refs: set[AccountRef], *, livemode: bool, currency: str
 ) -> dict[AccountRef, tuple[int, datetime | None]]:
     """Account ids (and closing times) for refs, creating the missing accounts."""
-    by_key = {ref.key(livemode=livemode, currency=currency): ref for ref in refs}
-    found = dict(
-        (key, (pk, closed_at))
-        for key, pk, closed_at in Account.objects.filter(key__in=by_key).values_list(
-            "key", "pk", "closed_at"
-        )
-    )
-    # Sorted: concurrent creators take the new unique-key entries in one order.
-    missing = sorted(key for key in by_key if key not in found)
-    if missing:
-        Account.objects.bulk_create(
-            [
-                Account(
-                    key=key,
-                    kind=by_key[key].kind,
-                    livemode=livemode,
-                    merchant_id=by_key[key].merchant_id,
-                    reference=by_key[key].reference,
-                    balance_currency=currency,
-                )
-                for key in missing
-            ],
-            ignore_conflicts=True,
-        )
-        found.update(
-            (key, (pk, closed_at))
-            for key, pk, closed_at in Account.objects.filter(key__in=missing).values_list(
-                "key", "pk", "closed_at"
-            )
-        )
-    return {ref: found[key] for key, ref in by_key.items()}
+    keys = {ref: ref.key(livemode=livemode, currency=currency) for ref in refs}
+    found = _accounts_by_key({key: (ref, livemode, currency) for ref, key in keys.items()})
+    return {ref: found[key] for ref, key in keys.items()}
 
 
 def posting_create(spec: PostingSpec) -> Posted:
     """Write one balanced posting, once per (source, idempotency key)."""
+    return postings_create([spec])[0]
+
+
+def postings_create(specs: list[PostingSpec]) -> list[Posted]:
+    """Write postings in one transaction and one statement (a job's batch, or one event).
+
+    Each is written once per (source, idempotency key): a replay, in the batch or of a
+    stored posting, writes nothing and answers the first posting if its legs are the same.
+    """
+    first: dict[tuple[str, str], PostingSpec] = {}
+    for spec in specs:
+        first.setdefault((spec.source, spec.idempotency_key), spec)
+    wanted = {
+        key: (leg.account, spec.livemode, spec.currency)
+        for spec in first.values()
+        for key, leg in zip(_account_keys(spec), spec.legs, strict=True)
+    }
     with transaction.atomic():
-        accounts = accounts_resolve(
-            {leg.account for leg in spec.legs}, livemode=spec.livemode, currency=spec.currency
+        accounts = _accounts_by_key(wanted)
+        closed = {key for key, (_pk, closed_at) in accounts.items() if closed_at is not None}
+        to_write = [spec for spec in first.values() if not closed.intersection(_account_keys(spec))]
+        created = _insert(to_write, accounts) if to_write else {}
+        stored = _stored([identity for identity in first if identity not in created])
+        results = []
+        answered: set[tuple[str, str]] = set()
+        for spec in specs:
+            identity = (spec.source, spec.idempotency_key)
+            if identity in created:
+                if identity not in answered:
+                    answered.add(identity)
+                    results.append(Posted(posting_id=created[identity], created=True))
+                    continue
+                # the same event twice in one batch
+                posting_id, legs = created[identity], _net_legs(first[identity], accounts)
+            elif identity in stored:
+                posting_id, legs = stored[identity]
+            else:  # not written because an account is closed, and not posted before
+                key = next(key for key in _account_keys(spec) if key in closed)
+                raise AccountClosed(f"The account {key} is closed.")
+            if legs != _net_legs(spec, accounts):
+                raise PostingConflict()
+            results.append(Posted(posting_id=posting_id, created=False))
+        return results
+
+
+def _net_legs(spec: PostingSpec, accounts) -> dict[int, int]:
+    net: dict[int, int] = {}
+    for key, leg in zip(_account_keys(spec), spec.legs, strict=True):
+        account_id = accounts[key][0]
+        net[account_id] = net.get(account_id, 0) + leg.cents
+    return net
+
+
+def _insert(specs: list[PostingSpec], accounts) -> dict[tuple[str, str], int]:
+    legs = [
+        (spec.source, spec.idempotency_key, accounts[key][0], leg.cents, spec.currency)
+        for spec in specs
+        for key, leg in zip(_account_keys(spec), spec.legs, strict=True)
+    ]
+    columns = [
+        [spec.kind for spec in specs],
+        [spec.livemode for spec in specs],
+        [spec.source for spec in specs],
+        [spec.idempotency_key for spec in specs],
+        [spec.merchant_id for spec in specs],
+        [spec.reference for spec in specs],
+        [spec.processor_reference for spec in specs],
+        [spec.memo for spec in specs],
+        [spec.effective_at for spec in specs],
+        [spec.reverses_id for spec in specs],
+        *([leg[i] for leg in legs] for i in range(5)),
+    ]
+    with connection.cursor() as cursor:
+        try:
+            cursor.execute(_INSERT, columns)
+        except IntegrityError as error:
+            raise LedgerError(_database_reason(error)) from error
+        return {(source, key): pk for pk, source, key in cursor.fetchall()}
+
+
+def _stored(identities) -> dict[tuple[str, str], tuple[int, dict[int, int]]]:
+    """The stored postings of these (source, idempotency key) pairs, with their net legs."""
+    if not identities:
+        return {}
+    query = Q()
+    for source, key in identities:
+        query |= Q(source=source, idempotency_key=key)
+    postings = {
+        (source, key): pk
+        for pk, source, key in Posting.objects.filter(query).values_list(
+            "pk", "source", "idempotency_key"
         )
-        account_ids = [accounts[leg.account][0] for leg in spec.legs]
-        closed = [ref for ref, (_pk, closed_at) in accounts.items() if closed_at is not None]
-        if closed:
-            existing = Posting.objects.filter(
-                source=spec.source, idempotency_key=spec.idempotency_key
-            ).first()
-            if existing is None:
-                raise AccountClosed(f"The {closed[0].kind} account is closed.")
-            return _replayed(existing, spec, account_ids)  # posted before the account closed
-        with connection.cursor() as cursor:
-            try:
-                cursor.execute(
-                    _INSERT,
-                    [
-                        spec.kind,
-                        spec.livemode,
-                        spec.source,
-                        spec.idempotency_key,
-                        spec.merchant_id,
-                        spec.reference,
-                        spec.processor_reference,
-                        spec.memo,
-                        spec.effective_at,
-                        spec.reverses_id,
-                        spec.currency,
-                        account_ids,
-                        [leg.cents for leg in spec.legs],
-                    ],
-                )
-            except IntegrityError as error:
-                raise LedgerError(_database_reason(error)) from error
-            inserted = cursor.fetchone()
-        if inserted is not None:
-            return Posted(posting_id=inserted[0], created=True)
-        existing = Posting.objects.get(source=spec.source, idempotency_key=spec.idempotency_key)
-        return _replayed(existing, spec, account_ids)
-
-
-def _replayed(existing: Posting, spec: PostingSpec, account_ids: list[int]) -> Posted:
-    """The answer to a replay: the first posting, if it has the same legs."""
-    expected: dict[int, int] = {}
-    for account_id, leg in zip(account_ids, spec.legs, strict=True):
-        expected[account_id] = expected.get(account_id, 0) + leg.cents
-    _check_same_legs(existing, expected)
-    return Posted(posting_id=existing.pk, created=False)
+    }
+    net: dict[int, dict[int, int]] = {pk: {} for pk in postings.values()}
+    for posting_id, account_id, amount in Leg.objects.filter(posting_id__in=list(net)).values_list(
+        "posting_id", "account_id", "amount"
+    ):
+        net[posting_id][account_id] = net[posting_id].get(account_id, 0) + decimal_to_cents(amount)
+    return {identity: (pk, net[pk]) for identity, pk in postings.items()}
 
 
 def _database_reason(error: IntegrityError) -> str:
@@ -147,16 +219,6 @@ def _database_reason(error: IntegrityError) -> str:
     cause = error.__cause__
     diag = getattr(cause, "diag", None)
     return (diag.message_primary if diag and diag.message_primary else str(error)).strip()
-
-
-def _check_same_legs(posting: Posting, expected: dict[int, int]) -> None:
-    stored: dict[int, int] = {}
-    for account_id, amount in Leg.objects.filter(posting=posting).values_list(
-        "account_id", "amount"
-    ):
-        stored[account_id] = stored.get(account_id, 0) + decimal_to_cents(amount)
-    if stored != expected:
-        raise PostingConflict()
 
 
 def posting_reverse(*, posting: Posting, reason: str, effective_at: datetime) -> Posted:
