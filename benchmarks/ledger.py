@@ -175,25 +175,20 @@ class Postings:
 
 
 def service_rate(postings: Postings, duration: float, batch: int) -> float:
-    """posting_create for `duration` seconds: one transaction per posting (batch 1) or per
-    `batch` postings; postings/s."""
-    from django.db import transaction
-
-    from apps.ledger.services import posting_create
+    """The posting service for `duration` seconds: posting_create, one transaction per
+    posting (batch 1), or postings_create with `batch` postings per transaction; postings/s."""
+    from apps.ledger.services import posting_create, postings_create
 
     count = 0
     start = time.perf_counter()
     deadline = start + duration
     while time.perf_counter() < deadline:
         if batch == 1:
-            if not posting_create(postings.next()).created:
-                raise SystemExit("posting_create did not create a posting")
-            count += 1
-            continue
-        with transaction.atomic():
-            for _ in range(batch):
-                if not posting_create(postings.next()).created:
-                    raise SystemExit("posting_create did not create a posting")
+            results = [posting_create(postings.next())]
+        else:
+            results = postings_create([postings.next() for _ in range(batch)])
+        if not all(result.created for result in results):
+            raise SystemExit("the posting service did not create every posting")
         count += batch
     return count / (time.perf_counter() - start)
 
@@ -344,7 +339,7 @@ def measure_postings(say: Say, *, duration: float, rounds: int) -> tuple[Through
     kinds = [
         ("posting_create, 1 per transaction", per_tx.service, "service", 1),
         ("raw SQL, 1 per transaction", per_tx.raw, "raw", 1),
-        (f"posting_create, {BATCH} per transaction", batched.service, "service", BATCH),
+        (f"postings_create, {BATCH} per transaction", batched.service, "service", BATCH),
         (f"raw SQL, {BATCH} per transaction", batched.raw, "raw", BATCH),
     ]
     for round_number in range(1, rounds + 1):

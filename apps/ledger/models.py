@@ -5,11 +5,13 @@ posting sum to zero and an account's ``balance`` is the sum of its legs. Account
 normal side is credit (what Tranche owes: merchant balances; what it earns: revenue) carry
 negative balances; ``Account.natural_balance`` flips them for display.
 
-PostgreSQL enforces the guarantees (migration 0002), whoever writes: a posting's legs are
-inserted in one statement, sum to zero, share one currency and number two or more; legs and
-postings are never updated or deleted; each leg updates its account's running balance under
-the account's row lock and records ``balance_after`` and ``posted_at``; a leg on a closed
-account, on an account of the other mode or in another currency is refused.
+PostgreSQL enforces the guarantees (migrations 0002, 0004, 0005), whoever writes: a posting's
+legs are inserted in one statement, sum to zero, share one currency and number two or more;
+legs and postings are never updated or deleted; each statement's legs carry the running
+balance after them (``balance_after``, continuing the account's stored balance in
+``posted_at``, id order) and the statement moves the accounts' balances under their row
+locks; a leg on a closed account, on an account of the other mode or in another currency is
+refused.
 """
 
 from __future__ import annotations
@@ -86,6 +88,8 @@ class Account(models.Model):
     # The running balance (sum of the legs), maintained by the leg trigger only; its
     # currency is the account's currency.
     balance = MoneyField(_("balance"), default=0, **BALANCE, default_currency="EUR")
+    # When its last leg was posted; the next legs may not be earlier (set with the balance).
+    last_posted_at = models.DateTimeField(_("last posted at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
 
@@ -201,7 +205,8 @@ class Leg(models.Model):
     )
     # Positive = debit, negative = credit.
     amount = MoneyField(_("amount"), **MONEY)
-    # Set by the database when the leg is written, under the account's row lock.
+    # The account's balance after this leg, and when it was posted: written with the leg
+    # (under the account's row lock) and checked by the database.
     balance_after = models.DecimalField(_("balance after"), **BALANCE)
     posted_at = models.DateTimeField(_("posted at"))
 

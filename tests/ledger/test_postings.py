@@ -481,20 +481,37 @@ VALUES ('raw', %s, 'raw', %s, '', '', '', now()) RETURNING id
 """
 
 
+def raw_leg_rows(posting_id: int, legs: list[tuple[int, str, str]]) -> tuple[str, list]:
+    """VALUES rows for legs ((account id, amount, currency)) as a careful raw writer gives
+    them: each with the balance after it (the account's balance plus the running sum) and
+    the clock time, in the order written."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, balance FROM ledger_account WHERE id = ANY(%s)",
+            [[account_id for account_id, _amount, _cur in legs]],
+        )
+        balances = dict(cursor.fetchall())
+    params: list = []
+    for account_id, amount, cur in legs:
+        balances[account_id] = balances.get(account_id, Decimal(0)) + Decimal(amount)
+        params += [posting_id, account_id, amount, cur, balances[account_id]]
+    values = ", ".join(["(%s, %s, %s::numeric, %s, %s, clock_timestamp())"] * len(legs))
+    return values, params
+
+
+_LEGS = (
+    "INSERT INTO ledger_leg "
+    "(posting_id, account_id, amount, amount_currency, balance_after, posted_at) VALUES "
+)
+
+
 def raw_post(legs: list[tuple[int, str, str]], *, livemode=False, key="raw-1") -> int:
     """A posting and its legs ((account id, amount, currency)), in one savepoint."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(_POSTING, [livemode, key])
         posting_id = cursor.fetchone()[0]
-        values = ", ".join(["(%s, %s, %s::numeric, %s)"] * len(legs))
-        params = [
-            v for account_id, amount, cur in legs for v in (posting_id, account_id, amount, cur)
-        ]
-        cursor.execute(
-            f"INSERT INTO ledger_leg (posting_id, account_id, amount, amount_currency) "  # noqa: S608
-            f"VALUES {values}",
-            params,
-        )
+        values, params = raw_leg_rows(posting_id, legs)
+        cursor.execute(_LEGS + values, params)
         return posting_id
 
 
@@ -545,11 +562,8 @@ def test_db_refuses_legs_balanced_only_across_statements(pair):
         cursor.execute(_POSTING, [False, "raw-split"])
         posting_id = cursor.fetchone()[0]
         for account_id, amount in ((a.pk, "5.00"), (b.pk, "-5.00")):
-            cursor.execute(
-                "INSERT INTO ledger_leg (posting_id, account_id, amount, amount_currency) "
-                "VALUES (%s, %s, %s, 'EUR')",
-                [posting_id, account_id, amount],
-            )
+            values, params = raw_leg_rows(posting_id, [(account_id, amount, "EUR")])
+            cursor.execute(_LEGS + values, params)
 
 
 def test_db_refuses_a_single_leg(pair):
@@ -681,11 +695,8 @@ def test_db_refuses_legs_added_to_a_stored_posting_even_balanced(pair):
         transaction.atomic(),
         connection.cursor() as cursor,
     ):
-        cursor.execute(
-            "INSERT INTO ledger_leg (posting_id, account_id, amount, amount_currency) "
-            "VALUES (%s, %s, 1, 'EUR'), (%s, %s, -1, 'EUR')",
-            [posting_id, a.pk, posting_id, b.pk],
-        )
+        values, params = raw_leg_rows(posting_id, [(a.pk, "1", "EUR"), (b.pk, "-1", "EUR")])
+        cursor.execute(_LEGS + values, params)
     assert Leg.objects.filter(posting_id=posting_id).count() == 2
 
 
@@ -733,3 +744,39 @@ def test_a_batch_with_a_conflict_writes_nothing(merchant):
     with pytest.raises(PostingConflict):
         postings_create([capture(m, "pay_a"), capture(m, "pay_a", fee=400)])
     assert counts() == before
+
+
+def test_db_refuses_a_wrong_running_balance(pair):
+    a, b = pair
+    raw_post([(a.pk, "4.00", "EUR"), (b.pk, "-4.00", "EUR")])
+    with (
+        pytest.raises(IntegrityError, match=rf"on {a.key} has balance_after 3.00 .*expected 7.00"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(_POSTING, [False, "raw-wrong-balance"])
+        posting_id = cursor.fetchone()[0]
+        cursor.execute(
+            _LEGS + "(%s, %s, 3, 'EUR', 3, clock_timestamp()), "
+            "(%s, %s, -3, 'EUR', -7, clock_timestamp())",
+            [posting_id, a.pk, posting_id, b.pk],
+        )
+    a.refresh_from_db()
+    assert a.balance == Money("4.00", "EUR")
+
+
+def test_db_refuses_a_leg_dated_before_the_accounts_last_leg(pair):
+    a, b = pair
+    raw_post([(a.pk, "4.00", "EUR"), (b.pk, "-4.00", "EUR")])
+    with (
+        pytest.raises(IntegrityError, match=rf"on {a.key} has balance_after"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(_POSTING, [False, "raw-backdated"])
+        posting_id = cursor.fetchone()[0]
+        cursor.execute(
+            _LEGS + "(%s, %s, 1, 'EUR', 5, now() - interval '1 day'), "
+            "(%s, %s, -1, 'EUR', -5, now() - interval '1 day')",
+            [posting_id, a.pk, posting_id, b.pk],
+        )

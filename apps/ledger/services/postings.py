@@ -36,7 +36,11 @@ class Posted:
 
 
 _INSERT = """
-WITH new_posting AS (
+WITH locked AS MATERIALIZED (
+    SELECT id, balance FROM ledger_account WHERE id = ANY(%s) ORDER BY id FOR UPDATE
+), clock AS MATERIALIZED (
+    SELECT clock_timestamp() AS now FROM (SELECT count(*) FROM locked) AS after_the_locks
+), new_posting AS (
     INSERT INTO ledger_posting (
         kind, livemode, source, idempotency_key, merchant_id, reference,
         processor_reference, memo, effective_at, reverses_id
@@ -48,21 +52,32 @@ WITH new_posting AS (
     ON CONFLICT (source, idempotency_key) DO NOTHING
     RETURNING id, source, idempotency_key
 ), new_leg AS (
-    INSERT INTO ledger_leg (posting_id, account_id, amount, amount_currency)
-    SELECT new_posting.id, leg.account_id, leg.cents::numeric / 100, leg.currency
+    INSERT INTO ledger_leg (
+        posting_id, account_id, amount, amount_currency, balance_after, posted_at
+    )
+    SELECT new_posting.id, leg.account_id, leg.cents::numeric / 100, leg.currency,
+           locked.balance + sum(leg.cents) OVER (
+               PARTITION BY leg.account_id ORDER BY leg.n
+           )::numeric / 100,
+           clock.now
       FROM unnest(%s::varchar[], %s::varchar[], %s::bigint[], %s::bigint[], %s::varchar[])
            WITH ORDINALITY AS leg(source, idempotency_key, account_id, cents, currency, n)
       JOIN new_posting
         ON new_posting.source = leg.source
        AND new_posting.idempotency_key = leg.idempotency_key
+      JOIN locked ON locked.id = leg.account_id
+     CROSS JOIN clock
      ORDER BY leg.account_id, leg.n
     RETURNING 1
 )
 SELECT id, source, idempotency_key FROM new_posting
 """
-# One statement writes every posting of a batch and their legs. Legs go in account-id
-# order, so concurrent writers lock accounts in one order; a posting already stored under
-# its (source, idempotency key) gets no new row and no legs.
+# One statement writes every posting of a batch and their legs. It first locks the accounts
+# in id order (concurrent writers queue there), then takes the time, so each account's legs
+# are in time order; each leg carries the balance after it (the locked balance plus the
+# running sum of the statement's legs on the account, in the order they are inserted), which
+# PostgreSQL checks before moving the balance. A posting already stored under its (source,
+# idempotency key) gets no new row and no legs.
 
 
 def _account_keys(spec: PostingSpec) -> list[str]:
@@ -173,6 +188,7 @@ def _insert(specs: list[PostingSpec], accounts) -> dict[tuple[str, str], int]:
         for key, leg in zip(_account_keys(spec), spec.legs, strict=True)
     ]
     columns = [
+        sorted({leg[2] for leg in legs}),
         [spec.kind for spec in specs],
         [spec.livemode for spec in specs],
         [spec.source for spec in specs],
