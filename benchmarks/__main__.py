@@ -26,13 +26,15 @@ Figures (one summary line each: name, value, baseline, ratio, target, verdict):
   interest and the whole basket captured (clearing debit, merchant balance credit,
   merchant-fee revenue credit), a fresh idempotency key each, all on one merchant; the spec
   is built in the timed loop. Baseline: raw SQL through psycopg on the same connection
-  inserting the same rows (the posting row, then its 3 leg rows with the same values) into
+  inserting the same rows (the posting rows in one INSERT, then their leg rows with the same
+  values in another) into
   plain tables made with ``CREATE TABLE ... (LIKE ledger_... INCLUDING DEFAULTS INCLUDING
   IDENTITY INCLUDING INDEXES)``: no triggers, no foreign keys. Context, no target: bounded by
   the machine's commit (fsync) time.
-- ``ledger_postings_batched``: the same with 100 postings per transaction (posting_create
-  inside one ``transaction.atomic()``, so each posting is a savepoint), against raw SQL with
-  100 postings per transaction. Target: value >= 2,000 postings/s. Both posting figures: a
+- ``ledger_postings_batched``: the same with 100 postings per transaction
+  (``postings_create`` with 100 specs: one account lookup and one statement), against raw SQL
+  with 100 postings per transaction (two multi-row INSERTs). Target: value >= 2,000
+  postings/s. Both posting figures: a
   fixed duration per run (``--ledger-duration``, 5 s), the four runs in alternating order
   over ``--rounds`` rounds; medians and the median per-round ratio; every posting is checked
   afterwards (3 legs summing to zero, account balances = sum of legs).
@@ -564,7 +566,7 @@ def ledger_figure_lines(figures: LedgerFigures) -> list[str]:
             figures.batched.value,
             figures.batched.baseline,
             figures.batched.ratios,
-            f"(posting_create, 3 legs, {ledger.BATCH} postings per transaction, vs raw SQL; "
+            f"(postings_create, 3 legs, {ledger.BATCH} postings per transaction, vs raw SQL; "
             f"target value >= {ledger.POSTINGS_TARGET:,.0f} postings/s)  "
             f"{verdicts['ledger_postings']}",
             unit="postings/s",

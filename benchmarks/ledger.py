@@ -44,19 +44,18 @@ RAW_TABLES = (("bench_raw_posting", "ledger_posting"), ("bench_raw_leg", "ledger
 RAW_CREATE = (
     "CREATE TABLE {raw} (LIKE {table} INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING INDEXES)"
 )
-RAW_POSTING = """
+RAW_POSTINGS = """
 INSERT INTO bench_raw_posting (
     kind, livemode, source, idempotency_key, merchant_id, reference,
     processor_reference, memo, effective_at, reverses_id
 )
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+VALUES {rows}
 RETURNING id
 """
 RAW_LEGS = """
 INSERT INTO bench_raw_leg (posting_id, account_id, amount, amount_currency, balance_after,
                            posted_at)
-VALUES (%s, %s, %s, %s, %s, clock_timestamp()), (%s, %s, %s, %s, %s, clock_timestamp()),
-       (%s, %s, %s, %s, %s, clock_timestamp())
+VALUES {rows}
 """
 
 Say = Callable[[str], None]
@@ -194,39 +193,48 @@ def service_rate(postings: Postings, duration: float, batch: int) -> float:
 
 
 class RawWriter:
-    """The baseline: the same posting row and 3 leg rows (same values; balance_after kept as
-    running sums in Python, posted_at the clock) into plain tables, with psycopg on Django's
-    own connection."""
+    """The baseline: the same posting rows and their 3 leg rows each (same values;
+    balance_after kept as running sums in Python, posted_at the clock) into plain tables, with
+    psycopg on Django's own connection: per transaction, one multi-row INSERT of the postings
+    and one of their legs (two statements, as the service's one statement with its checks)."""
 
     def __init__(self, accounts: dict) -> None:
         self.accounts = accounts  # AccountRef -> account id
         self.balances: dict[int, Decimal] = {}
 
-    def write(self, cursor, spec) -> None:
+    def write(self, cursor, specs: list) -> None:
+        """The postings in one multi-row INSERT, then all their legs in another."""
+        posting_rows = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(specs))
         cursor.execute(
-            RAW_POSTING,
+            RAW_POSTINGS.format(rows=posting_rows),
             [
-                spec.kind,
-                spec.livemode,
-                spec.source,
-                spec.idempotency_key,
-                spec.merchant_id,
-                spec.reference,
-                spec.processor_reference,
-                spec.memo,
-                spec.effective_at,
-                spec.reverses_id,
+                value
+                for spec in specs
+                for value in (
+                    spec.kind,
+                    spec.livemode,
+                    spec.source,
+                    spec.idempotency_key,
+                    spec.merchant_id,
+                    spec.reference,
+                    spec.processor_reference,
+                    spec.memo,
+                    spec.effective_at,
+                    spec.reverses_id,
+                )
             ],
         )
-        posting_id = cursor.fetchone()[0]
+        posting_ids = [row[0] for row in cursor.fetchall()]
         params: list = []
-        for leg in sorted(spec.legs, key=lambda leg: self.accounts[leg.account]):
-            account = self.accounts[leg.account]
-            amount = Decimal(leg.cents) / 100
-            balance = self.balances.get(account, Decimal(0)) + amount
-            self.balances[account] = balance
-            params += [posting_id, account, amount, spec.currency, balance]
-        cursor.execute(RAW_LEGS, params)
+        for posting_id, spec in zip(posting_ids, specs, strict=True):
+            for leg in sorted(spec.legs, key=lambda leg: self.accounts[leg.account]):
+                account = self.accounts[leg.account]
+                amount = Decimal(leg.cents) / 100
+                balance = self.balances.get(account, Decimal(0)) + amount
+                self.balances[account] = balance
+                params += [posting_id, account, amount, spec.currency, balance]
+        leg_rows = ", ".join(["(%s, %s, %s, %s, %s, clock_timestamp())"] * (len(params) // 5))
+        cursor.execute(RAW_LEGS.format(rows=leg_rows), params)
 
     def rate(self, postings: Postings, duration: float, batch: int) -> float:
         from django.db import connection
@@ -239,8 +247,7 @@ class RawWriter:
         with pg.cursor() as cursor:
             while time.perf_counter() < deadline:
                 with pg.transaction():
-                    for _ in range(batch):
-                        self.write(cursor, postings.next())
+                    self.write(cursor, [postings.next() for _ in range(batch)])
                 count += batch
         return count / (time.perf_counter() - start)
 
@@ -351,7 +358,7 @@ def measure_postings(say: Say, *, duration: float, rounds: int) -> tuple[Through
     check_postings(merchant, postings.run, counts["service"], counts["raw"])
     for label, figure in (("1 per transaction", per_tx), (f"{BATCH} per transaction", batched)):
         per_round = " ".join(f"{ratio:.2f}" for ratio in figure.ratios)
-        say(f"  posting_create / raw SQL, {label}, per round: {per_round}")
+        say(f"  posting service / raw SQL, {label}, per round: {per_round}")
     connection.close()
     return per_tx, batched
 
@@ -572,7 +579,8 @@ def measure_balance(say: Say) -> BalanceReads:
 
 def run(say: Say, *, duration: float, rounds: int) -> LedgerFigures:
     say(
-        f"ledger in process: posting_create vs raw SQL inserts of the same rows, {duration:g} s "
+        f"ledger in process: the posting service vs raw SQL inserts of the same rows, "
+        f"{duration:g} s "
         f"per run, {rounds} rounds, alternating order; medians, and the median per-round ratio"
     )
     per_tx, batched = measure_postings(say, duration=duration, rounds=rounds)
