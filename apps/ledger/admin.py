@@ -284,7 +284,8 @@ class PayoutAdmin(ReadOnlyAdmin):
     actions = ["mark_paid", "mark_failed"]
 
     def has_change_permission(self, request, obj=None):
-        return request.user.has_perm("ledger.change_payout")  # for the actions only
+        # For the list's actions only: the page of one payout stays read-only.
+        return obj is None and request.user.has_perm("ledger.change_payout")
 
     @admin.action(
         description=_("Mark the selected payouts as paid (bank statement)"), permissions=["change"]
@@ -413,7 +414,8 @@ class MismatchAdmin(ReadOnlyAdmin):
     actions = ["resolve"]
 
     def has_change_permission(self, request, obj=None):
-        return request.user.has_perm("ledger.change_mismatch")  # for the action only
+        # For the list's action only: the page of one mismatch stays read-only.
+        return obj is None and request.user.has_perm("ledger.change_mismatch")
 
     @admin.action(description=_("Resolve the selected mismatches"), permissions=["change"])
     def resolve(self, request, queryset):

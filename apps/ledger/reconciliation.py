@@ -61,6 +61,8 @@ def match(report: Iterable[SettlementLine], ledger: Mapping[str, int]) -> Matchi
         in_report, in_ledger = reported.get(reference), ledger.get(reference)
         if in_ledger is None:
             mismatches.append(Mismatch(MISSING_IN_LEDGER, reference, in_report, None))
+        elif in_report is None and in_ledger == 0:
+            continue  # posted and reversed the same day: nothing moved
         elif in_report is None:
             mismatches.append(Mismatch(MISSING_IN_REPORT, reference, None, in_ledger))
         elif in_report != in_ledger:

@@ -17,7 +17,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from schwifty import IBAN
 
-from apps.common.errors import InvalidTransition
+from apps.common.errors import DomainError, InvalidTransition
 from apps.common.money import to_cents, to_money
 from apps.merchants.models import Merchant
 
@@ -45,6 +45,8 @@ def payouts_run(*, run_date: date, livemode: bool, now: datetime) -> PayoutRun:
                 payout_create(run=run, merchant=merchant, now=now)
             except PayoutRunClosed:
                 break
+            except (DomainError, ValueError):  # one merchant must not hold up the others
+                logger.exception("No payout for merchant %s in run %s", merchant.pk, run)
     return payout_run_build_file(run=run, now=now)
 
 
@@ -87,6 +89,10 @@ def payout_create(*, run: PayoutRun, merchant: Merchant, now: datetime) -> Payou
         existing = Payout.objects.filter(run=run, merchant=merchant).first()
         if existing is not None:
             return existing
+        # The merchant as it is now (its IBAN, status and settings may have just changed).
+        merchant = Merchant.objects.select_for_update().get(pk=merchant.pk)
+        if merchant.status != Merchant.Status.ACTIVE or not merchant.payout_iban:
+            return None
         balance = merchant_balance(
             merchant_id=merchant.pk,
             livemode=run.livemode,

@@ -140,9 +140,9 @@ def postings_create(specs: list[PostingSpec]) -> list[Posted]:
     first: dict[tuple[str, str], PostingSpec] = {}
     for spec in specs:
         first.setdefault((spec.source, spec.idempotency_key), spec)
-    wanted = {
+    wanted = {  # every spec's accounts, so a replay with other legs can be compared
         key: (leg.account, spec.livemode, spec.currency)
-        for spec in first.values()
+        for spec in specs
         for key, leg in zip(_account_keys(spec), spec.legs, strict=True)
     }
     with transaction.atomic():
@@ -238,7 +238,13 @@ def _database_reason(error: IntegrityError) -> str:
 
 
 def posting_reverse(*, posting: Posting, reason: str, effective_at: datetime) -> Posted:
-    """Undo a posting with its mirror image (the only correction the ledger allows)."""
+    """Undo a posting with its mirror image (the only correction the ledger allows).
+
+    Payout postings follow the payout's own states (a failed payout posts its money back);
+    reversing one would pay the merchant twice.
+    """
+    if posting.kind.startswith("payout_"):
+        raise LedgerError("A payout's postings follow its states; mark the payout failed instead.")
     legs = tuple(
         LegSpec(
             AccountRef(leg.account.kind, leg.account.merchant_id, leg.account.reference),

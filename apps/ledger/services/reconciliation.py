@@ -29,6 +29,8 @@ def clearing_by_reference(*, report_date: date, livemode: bool) -> dict[str, int
             posting__effective_at__lt=end,
         )
         .exclude(posting__processor_reference="")
+        # The processor's payment of a day's net into the bank is not a card movement.
+        .exclude(posting__kind="processor_settled")
         .values("posting__processor_reference")
         .annotate(total=Sum("amount"))
     )
@@ -58,19 +60,22 @@ def reconciliation_run(
         found = {item.processor_reference for item in matching.mismatches}
         run.items.filter(resolved_at=None).exclude(processor_reference__in=found).delete()
         for item in matching.mismatches:
-            Mismatch.objects.update_or_create(
-                run=run,
-                processor_reference=item.processor_reference,
-                defaults={
-                    "kind": item.kind,
-                    "report_amount": None
-                    if item.report_cents is None
-                    else to_money(item.report_cents),
-                    "ledger_amount": None
-                    if item.ledger_cents is None
-                    else to_money(item.ledger_cents),
-                },
-            )
+            values = {
+                "kind": item.kind,
+                "report_amount": None if item.report_cents is None else to_money(item.report_cents),
+                "ledger_amount": None if item.ledger_cents is None else to_money(item.ledger_cents),
+            }
+            known = run.items.filter(processor_reference=item.processor_reference).first()
+            if known is None:
+                Mismatch.objects.create(
+                    run=run, processor_reference=item.processor_reference, **values
+                )
+            elif any(getattr(known, field) != value for field, value in values.items()):
+                # A resolution explained other amounts: the new difference is open again.
+                for field, value in values.items():
+                    setattr(known, field, value)
+                known.resolved_at, known.resolution = None, ""
+                known.save()
     return run
 
 
