@@ -313,7 +313,7 @@ PERIODIC_TASKS = [
 TRANCHE_BANK_ACCOUNT = {
     "name": os.environ.get("TRANCHE_BANK_NAME", "Tranche SAS"),
     "iban": os.environ.get("TRANCHE_BANK_IBAN", "FR7630006000011234567890189"),
-    "bic": os.environ.get("TRANCHE_BANK_BIC", "AGRIFRPPXXX"),
+    "bic": os.environ.get("TRANCHE_BANK_BIC", "AGRIFRPP"),
 }
 # Payouts are made once a day, from this hour (Europe/Paris) on.
 PAYOUT_HOUR = int(os.environ.get("PAYOUT_HOUR", "6"))
