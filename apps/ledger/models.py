@@ -5,7 +5,7 @@ posting sum to zero and an account's ``balance`` is the sum of its legs. Account
 normal side is credit (what Tranche owes: merchant balances; what it earns: revenue) carry
 negative balances; ``Account.natural_balance`` flips them for display.
 
-PostgreSQL enforces the guarantees (migrations 0002, 0004, 0005), whoever writes: a posting's
+PostgreSQL enforces the guarantees (migration 0002), whoever writes: a posting's
 legs are inserted in one statement, sum to zero, share one currency and number two or more;
 legs and postings are never updated or deleted; each statement's legs carry the running
 balance after them (``balance_after``, continuing the account's stored balance in
