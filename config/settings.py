@@ -306,6 +306,35 @@ PERIODIC_TASKS = [
         "func": "apps.ledger.tasks.reconcile_settlement_reports",
         "schedule_type": "H",  # hourly; picks up each day's report once it has arrived
     },
+    {
+        "name": "tranche:expire-payments",
+        "func": "apps.payments.tasks.expire_payments",
+        "schedule_type": "I",
+        "minutes": 1,
+    },
+    {
+        "name": "tranche:settle-charges-in-doubt",
+        "func": "apps.payments.tasks.settle_charges_in_doubt",
+        "schedule_type": "I",
+        "minutes": 5,
+    },
+    {
+        "name": "tranche:deliver-notifications",
+        "func": "apps.payments.tasks.deliver_due_notifications",
+        "schedule_type": "I",
+        "minutes": 1,  # retries; first attempts are queued at commit
+    },
+    {
+        "name": "tranche:send-emails",
+        "func": "apps.common.tasks.send_unsent_emails",
+        "schedule_type": "I",
+        "minutes": 5,  # a sweep for emails whose after-commit task was lost
+    },
+    {
+        "name": "tranche:sandbox-settlement-reports",
+        "func": "apps.payments.tasks.write_sandbox_settlement_reports",
+        "schedule_type": "H",  # the sandbox processor delivers yesterday's report
+    },
 ]
 
 # --- ledger, payouts, reconciliation ------------------------------------------------------
@@ -327,6 +356,32 @@ SETTLEMENT_REPORTS_DIR = os.environ.get(
 )
 # How many past days reconciliation looks back for reports not yet matched.
 RECONCILIATION_LOOKBACK_DAYS = int(os.environ.get("RECONCILIATION_LOOKBACK_DAYS", "7"))
+
+# --- checkout, card processing, notifications --------------------------------------------
+# Where customers reach Tranche: the hosted checkout and links in emails and SMS.
+PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+CARD_PROCESSOR = os.environ.get(
+    "CARD_PROCESSOR", "apps.payments.processor_sandbox.SandboxProcessor"
+)
+# The sandbox's simulated network time per call (0 in tests; make run sets a little).
+SANDBOX_PROCESSOR_LATENCY_MS = int(os.environ.get("SANDBOX_PROCESSOR_LATENCY_MS", "0"))
+# Card rules (product.md "Who may pay"): where cards may be issued, and the customer's age.
+CARD_ISSUER_COUNTRIES = env_list("CARD_ISSUER_COUNTRIES", "FR,BE,ES,DE,IT")
+CUSTOMER_MINIMUM_AGE = int(os.environ.get("CUSTOMER_MINIMUM_AGE", "18"))
+# Seconds the confirmation page waits before sending the customer back to the shop.
+CHECKOUT_REDIRECT_SECONDS = int(os.environ.get("CHECKOUT_REDIRECT_SECONDS", "5"))
+# IPN: GET ipn_callback_url?pid=..., retried after these delays (seconds) on non-2xx.
+IPN_RETRY_DELAYS = [60, 300, 900, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 24 * 3600]
+IPN_TIMEOUT_SECONDS = float(os.environ.get("IPN_TIMEOUT_SECONDS", "5"))
+# Outgoing calls to private or loopback addresses: always allowed in test mode; in live mode
+# only when this is on (development machines).
+OUTGOING_PRIVATE_ADDRESSES_IN_LIVE = env_bool("OUTGOING_PRIVATE_ADDRESSES_IN_LIVE", DEBUG)
+
+# --- phone checks and SMS ------------------------------------------------------------------
+SMS_GATEWAY = os.environ.get("SMS_GATEWAY", "apps.verification.sms.OutboxSmsGateway")
+PHONE_CODE_TTL_MINUTES = 10
+PHONE_CODE_MAX_ATTEMPTS = 5
+PHONE_CODE_RESEND_SECONDS = int(os.environ.get("PHONE_CODE_RESEND_SECONDS", "30"))
 
 # --- plans and eligibility ---------------------------------------------------------------
 # Billing and shipping countries Tranche serves (ISO 3166-1 alpha-2).

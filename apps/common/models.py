@@ -35,3 +35,31 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope} {self.key} ({self.status})"
+
+
+class OutgoingEmail(models.Model):
+    """The email outbox: a message is recorded in the transaction that decides to send it,
+    and a task sends it after commit. ``key`` names the message (``payment:<id>:confirmation``),
+    so deciding twice records it once and a rerun of the task never sends it twice."""
+
+    key = models.CharField(max_length=200, unique=True)
+    to = models.EmailField(max_length=254)
+    subject = models.CharField(max_length=300)
+    text = models.TextField()
+    html = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(sent_at__isnull=True),
+                name="email_unsent_idx",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.key

@@ -119,6 +119,19 @@ class Merchant(models.Model):
         help_text=_("Days before a credit to the balance becomes available for payout."),
     )
     payout_minimum = MoneyField(_("minimum payout"), default=10, **MONEY)
+    payment_expiry_minutes = models.PositiveIntegerField(
+        _("payment expiry (minutes)"),
+        default=1440,
+        validators=[MinValueValidator(5), MaxValueValidator(60 * 24 * 30)],
+        help_text=_(
+            "A payment not paid within this time expires, unless the API call sets expires_after."
+        ),
+    )
+    sms_payment_links = models.BooleanField(
+        _("payment links by SMS"),
+        default=True,
+        help_text=_("Lets the API send a payment's link to the customer by SMS."),
+    )
     created_at = models.DateTimeField(_("created at"))
     activated_at = models.DateTimeField(_("activated at"), null=True, blank=True)
 

@@ -5,6 +5,8 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from djmoney.models.fields import MoneyField
 
+from apps.common.ids import new_public_id
+
 MONEY = {"max_digits": 14, "decimal_places": 2, "default_currency": "EUR"}
 QUARTER_FIRST_MONTHS = [1, 4, 7, 10]
 
@@ -54,3 +56,648 @@ class UsuryRate(models.Model):
     def __str__(self) -> str:
         band = self.max_credit_amount or _("above")
         return f"{self.effective_from:%Y-%m-%d} {band}: {self.rate_bps} bps"
+
+
+# --- customers, cards, payments -----------------------------------------------------------
+
+
+def new_customer_id() -> str:
+    return new_public_id("customer")
+
+
+def new_payment_id() -> str:
+    return new_public_id("payment")
+
+
+def new_instalment_id() -> str:
+    return new_public_id("installment")  # Alma's spelling, on the wire
+
+
+def new_order_id() -> str:
+    return new_public_id("order")
+
+
+def new_card_id() -> str:
+    return new_public_id("card")
+
+
+class Customer(models.Model):
+    """A person who pays with Tranche, in one mode.
+
+    Payments name their customer by email: the same email in the same mode is the same
+    customer (so history, exposure and the portal see all their plans, at every merchant).
+    A payment keeps its own copy of what its merchant sent (``Payment.customer_data``), so a
+    merchant never reads what another merchant or the customer wrote. The phone and birth
+    date here are the ones the customer confirmed at checkout.
+    """
+
+    public_id = models.CharField(max_length=64, unique=True, default=new_customer_id)
+    livemode = models.BooleanField()
+    email = models.EmailField(_("email"), max_length=254, blank=True)
+    first_name = models.CharField(_("first name"), max_length=100, blank=True)
+    last_name = models.CharField(_("last name"), max_length=100, blank=True)
+    phone = models.CharField(_("phone"), max_length=20, blank=True)  # E.164 once confirmed
+    phone_verified_at = models.DateTimeField(null=True, blank=True)
+    birth_date = models.DateField(_("birth date"), null=True, blank=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("customer")
+        verbose_name_plural = _("customers")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["livemode", "email"],
+                condition=~Q(email=""),
+                name="customer_one_per_email_and_mode",
+            )
+        ]
+        indexes = [models.Index(fields=["livemode", "phone"], name="customer_phone_idx")]
+
+    def __str__(self) -> str:
+        return self.email or self.public_id
+
+
+class Card(models.Model):
+    """A card as the processor described it after tokenising: never its number or CVC."""
+
+    class Brand(models.TextChoices):
+        CB = "cb", "CB"
+        VISA = "visa", "Visa"
+        MASTERCARD = "mastercard", "Mastercard"
+        MAESTRO = "maestro", "Maestro"
+        AMEX = "amex", "American Express"
+        OTHER = "other", _("Other")
+
+    public_id = models.CharField(max_length=64, unique=True, default=new_card_id)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="cards")
+    livemode = models.BooleanField()
+    processor_token = models.CharField(max_length=100, unique=True)
+    bin = models.CharField(max_length=8)
+    last4 = models.CharField(max_length=4)
+    brand = models.CharField(max_length=12, choices=Brand.choices)
+    funding = models.CharField(max_length=8)  # credit, debit, prepaid
+    product = models.CharField(max_length=20, blank=True)  # electron, maestro, virtual, ...
+    issuer_country = models.CharField(max_length=2)
+    exp_month = models.PositiveSmallIntegerField()
+    exp_year = models.PositiveSmallIntegerField()
+    three_ds_authenticated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("card")
+        verbose_name_plural = _("cards")
+
+    def __str__(self) -> str:
+        return (
+            f"{self.get_brand_display()} •••• {self.last4} ({self.exp_month:02d}/{self.exp_year})"
+        )
+
+
+class PaymentState(models.TextChoices):
+    NOT_READY = "not_ready", _("Not ready")
+    NOT_STARTED = "not_started", _("Not started")
+    SCORED_NO = "scored_no", _("Refused")
+    SCORED_MAYBE = "scored_maybe", _("More information needed")
+    SCORED_YES = "scored_yes", _("Accepted")
+    IN_PROGRESS = "in_progress", _("In progress")
+    PAID = "paid", _("Paid")
+    STOPPED = "stopped", _("Stopped")
+    LATE_DUNNING = "late_dunning", _("Late (retrying)")
+    LATE_CONTACT_CUSTOMER = "late_contact_customer", _("Late (contacting the customer)")
+    DEFAULT = "default", _("In default")
+    COLLECTION_DONE = "collection_done", _("Collection done")
+
+
+S = PaymentState
+# Every allowed change of a payment's state; services.payment_transition enforces it.
+# A payment that is scored may be scored again (more information, a new card); a refused
+# customer may still pay the whole amount at once (p1x), which makes the payment `paid`.
+PAYMENT_TRANSITIONS: dict[str, set[str]] = {
+    S.NOT_READY: {S.NOT_STARTED, S.STOPPED},
+    S.NOT_STARTED: {S.SCORED_YES, S.SCORED_MAYBE, S.SCORED_NO, S.STOPPED},
+    S.SCORED_MAYBE: {S.SCORED_YES, S.SCORED_MAYBE, S.SCORED_NO, S.STOPPED},
+    S.SCORED_NO: {S.SCORED_YES, S.SCORED_MAYBE, S.SCORED_NO, S.PAID, S.STOPPED},
+    S.SCORED_YES: {S.SCORED_YES, S.SCORED_MAYBE, S.SCORED_NO, S.IN_PROGRESS, S.PAID, S.STOPPED},
+    S.IN_PROGRESS: {S.PAID, S.LATE_DUNNING, S.STOPPED},
+    S.LATE_DUNNING: {S.IN_PROGRESS, S.PAID, S.LATE_CONTACT_CUSTOMER, S.STOPPED},
+    S.LATE_CONTACT_CUSTOMER: {S.IN_PROGRESS, S.PAID, S.DEFAULT, S.STOPPED},
+    S.DEFAULT: {S.COLLECTION_DONE, S.PAID},
+    S.PAID: set(),
+    S.STOPPED: set(),
+    S.COLLECTION_DONE: set(),
+}
+# States in which the customer may still pay at checkout.
+PAYABLE_STATES = frozenset({S.NOT_STARTED, S.SCORED_YES, S.SCORED_MAYBE, S.SCORED_NO})
+# States in which a merchant may still cancel (nothing has been charged).
+CANCELLABLE_STATES = PAYABLE_STATES | {S.NOT_READY}
+
+
+class Payment(models.Model):
+    """A purchase paid with Tranche: the aggregate of its plan's instalments, orders and events.
+
+    Created by the merchant's API call with the plan computed once (instalment rows are
+    written at creation and never re-derived); paid by the customer at checkout; its state
+    moves only along PAYMENT_TRANSITIONS, each change recorded as a PaymentEvent. URLs are
+    stored as the merchant sent them; the API appends ``pid``.
+    """
+
+    class Origin(models.TextChoices):
+        ONLINE = "online", _("Online")
+        ONLINE_IN_PAGE = "online_in_page", _("Online (in page)")
+        POS = "pos", _("In store")
+        POS_DEVICE = "pos_device", _("In store (terminal)")
+        POS_LINK = "pos_link", _("In store (link)")
+        POS_SMS = "pos_sms", _("In store (SMS)")
+
+    public_id = models.CharField(max_length=64, unique=True, default=new_payment_id)
+    merchant = models.ForeignKey(
+        "merchants.Merchant", on_delete=models.PROTECT, related_name="payments"
+    )
+    livemode = models.BooleanField()
+    state = models.CharField(
+        _("state"), max_length=24, choices=PaymentState.choices, default=S.NOT_STARTED
+    )
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="payments")
+    card = models.ForeignKey(
+        Card, on_delete=models.PROTECT, null=True, blank=True, related_name="payments"
+    )
+    # The plan, as priced at creation.
+    installments_count = models.PositiveSmallIntegerField()
+    deferred_days = models.PositiveSmallIntegerField(default=0)
+    deferred_months = models.PositiveSmallIntegerField(default=0)
+    purchase_amount = MoneyField(_("purchase amount"), **MONEY)
+    customer_fee = MoneyField(_("customer fee"), **MONEY)
+    customer_interest = MoneyField(_("customer interest"), **MONEY)
+    merchant_fee = MoneyField(_("merchant fee"), **MONEY)
+    annual_interest_rate = models.PositiveIntegerField(default=0)  # APR in bps
+    purchase_date = models.DateField()  # business date (Europe/Paris) the plan counts from
+    # What the merchant sent.
+    return_url = models.URLField(max_length=1000, blank=True)
+    customer_cancel_url = models.URLField(max_length=1000, blank=True)
+    failure_return_url = models.URLField(max_length=1000, blank=True)
+    ipn_callback_url = models.URLField(max_length=1000, blank=True)
+    custom_data = models.JSONField(default=dict, blank=True)
+    locale = models.CharField(max_length=35, blank=True)
+    origin = models.CharField(max_length=16, choices=Origin.choices, default=Origin.ONLINE)
+    customer_data = models.JSONField(default=dict, blank=True)
+    billing_address = models.JSONField(null=True, blank=True)
+    shipping_address = models.JSONField(null=True, blank=True)
+    shipping_info = models.JSONField(null=True, blank=True)
+    cart = models.JSONField(null=True, blank=True)
+    website_customer_details = models.JSONField(null=True, blank=True)
+    deferred_trigger = models.BooleanField(default=False)
+    deferred_trigger_description = models.CharField(max_length=500, blank=True)
+    deferred_trigger_applied_at = models.DateTimeField(null=True, blank=True)
+    # Life.
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    expired_at = models.DateTimeField(null=True, blank=True)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    paid_in_full_fallback = models.BooleanField(default=False)  # p1x after a refusal
+
+    class Meta:
+        verbose_name = _("payment")
+        verbose_name_plural = _("payments")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(state__in=[value for value, _label in PaymentState.choices]),
+                name="payment_state_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(installments_count__gte=1, installments_count__lte=12),
+                name="payment_installments_count_bounds",
+            ),
+            models.CheckConstraint(
+                condition=Q(purchase_amount__gt=0), name="payment_purchase_amount_positive"
+            ),
+        ]
+        indexes = [
+            # The merchant's lists: newest first, by mode, optionally by state.
+            models.Index(
+                fields=["merchant", "livemode", "-created_at", "-id"], name="payment_list_idx"
+            ),
+            models.Index(
+                fields=["merchant", "livemode", "state", "-created_at", "-id"],
+                name="payment_state_list_idx",
+            ),
+            # The expiry job: payments still payable whose time is up.
+            models.Index(
+                fields=["expires_at"],
+                condition=Q(
+                    expired_at__isnull=True,
+                    state__in=[
+                        "not_ready",
+                        "not_started",
+                        "scored_yes",
+                        "scored_maybe",
+                        "scored_no",
+                    ],
+                ),
+                name="payment_expiry_due_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.public_id
+
+    @property
+    def kind(self) -> str:
+        if self.deferred_days or self.deferred_months:
+            return "PAY_LATER"
+        return f"P{self.installments_count}X"
+
+    @property
+    def is_pay_later(self) -> bool:
+        return bool(self.deferred_days or self.deferred_months)
+
+    def may_become(self, state: str) -> bool:
+        return state in PAYMENT_TRANSITIONS[self.state]
+
+
+class Instalment(models.Model):
+    """One due amount of a payment's plan, written once when the payment is created."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        PAID = "paid", _("Paid")
+        INCIDENT = "incident", _("Incident")
+        CLAIMED = "claimed", _("Claimed")
+        COVERED = "covered", _("Covered")
+
+    public_id = models.CharField(max_length=64, unique=True, default=new_instalment_id)
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="instalments")
+    number = models.PositiveSmallIntegerField()  # 1..n
+    due_date = models.DateField()
+    purchase_amount = MoneyField(**MONEY)
+    original_purchase_amount = MoneyField(**MONEY)
+    customer_fee = MoneyField(**MONEY)
+    customer_interest = MoneyField(**MONEY)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    paid_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("instalment")
+        verbose_name_plural = _("instalments")
+        ordering = ["payment_id", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["payment", "number"], name="instalment_one_per_number"),
+            models.CheckConstraint(
+                condition=Q(state__in=["pending", "paid", "incident", "claimed", "covered"]),
+                name="instalment_state_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(purchase_amount__gte=0, customer_fee__gte=0, customer_interest__gte=0),
+                name="instalment_amounts_not_negative",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["due_date"], condition=Q(state="pending"), name="instalment_due_idx"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.payment_id} #{self.number}"
+
+    @property
+    def total_amount(self):
+        return self.purchase_amount + self.customer_fee + self.customer_interest
+
+
+class PaymentEvent(models.Model):
+    """Append-only history of a payment: state changes and other things that happened."""
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="events")
+    kind = models.CharField(max_length=40)
+    from_state = models.CharField(max_length=24, blank=True)
+    to_state = models.CharField(max_length=24, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["payment", "created_at"], name="payment_event_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.payment_id} {self.kind}"
+
+
+class Order(models.Model):
+    """The merchant's order(s) a payment pays for, with shipment and status as they send them."""
+
+    public_id = models.CharField(max_length=64, unique=True, default=new_order_id)
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="orders")
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="+")
+    livemode = models.BooleanField()
+    merchant_reference = models.CharField(max_length=200, blank=True, null=True)
+    merchant_url = models.CharField(max_length=1000, blank=True, null=True)
+    customer_url = models.CharField(max_length=1000, blank=True, null=True)
+    comment = models.TextField(blank=True, null=True)
+    data = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=100, blank=True, null=True)
+    is_shipped = models.BooleanField(null=True, blank=True)
+    carrier = models.CharField(max_length=200, blank=True, null=True)
+    tracking_number = models.CharField(max_length=200, blank=True, null=True)
+    tracking_url = models.CharField(max_length=1000, blank=True, null=True)
+    # Replaced orders (POST .../orders) are kept, detached, for the record.
+    detached_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
+        indexes = [
+            models.Index(
+                fields=["merchant", "livemode", "-created_at", "-id"], name="order_list_idx"
+            ),
+            models.Index(fields=["payment", "created_at"], name="order_payment_idx"),
+            models.Index(
+                fields=["merchant", "livemode", "merchant_reference"], name="order_reference_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.merchant_reference or self.public_id
+
+
+class PotentialFraudFlag(models.Model):
+    """A merchant's report that a payment looks wrong (amount mismatch, state error...)."""
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="fraud_flags")
+    reason = models.CharField(_("reason"), max_length=500, blank=True)
+    created_at = models.DateTimeField(_("created at"))
+
+    class Meta:
+        verbose_name = _("potential fraud flag")
+        verbose_name_plural = _("potential fraud flags")
+        indexes = [models.Index(fields=["-created_at"], name="fraud_flag_recent_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.payment_id}: {self.reason}"
+
+
+class BusinessEvent(models.Model):
+    """What a shop reports about its checkout (cart initiated, order confirmed)."""
+
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.CASCADE, related_name="+")
+    livemode = models.BooleanField()
+    event_type = models.CharField(max_length=40)
+    data = models.JSONField(default=dict)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["merchant", "livemode", "-created_at"], name="business_event_idx")
+        ]
+
+    def __str__(self) -> str:
+        return self.event_type
+
+
+class CreditDecision(models.Model):
+    """A decision on a payment: outcome, score and the reasons, with the rules' version."""
+
+    class Outcome(models.TextChoices):
+        YES = "yes", _("Yes")
+        MAYBE = "maybe", _("Maybe")
+        NO = "no", _("No")
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="decisions")
+    outcome = models.CharField(max_length=5, choices=Outcome.choices)
+    score = models.IntegerField(default=0)
+    reasons = models.JSONField(default=list)  # [{"code": ..., "message": ...}]
+    rules_version = models.CharField(max_length=40)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["payment", "created_at"], name="decision_payment_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.payment_id}: {self.outcome}"
+
+
+class Charge(models.Model):
+    """One call to the processor that moves money, recorded before the call is made.
+
+    The row is committed (``pending``) before the processor is called, with the idempotency
+    key the call carries; the result is recorded after. A row left ``pending`` or
+    ``unknown`` (a crash, a timeout) is settled by asking the processor by that key, never
+    by charging again.
+    """
+
+    class Kind(models.TextChoices):
+        FIRST_INSTALMENT = "first_instalment", _("First instalment")
+        PAY_IN_FULL = "pay_in_full", _("Whole amount")
+        INSTALMENT = "instalment", _("Instalment")
+        CARD_CHECK = "card_check", _("Card check")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+        UNKNOWN = "unknown", _("Unknown (being checked)")
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="charges")
+    instalment = models.ForeignKey(
+        Instalment, on_delete=models.PROTECT, null=True, blank=True, related_name="charges"
+    )
+    card = models.ForeignKey(Card, on_delete=models.PROTECT, related_name="charges")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    attempt = models.PositiveSmallIntegerField(default=1)
+    idempotency_key = models.CharField(max_length=120, unique=True)
+    amount = MoneyField(**MONEY)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    processor_reference = models.CharField(max_length=100, blank=True)
+    failure_code = models.CharField(max_length=40, blank=True)
+    created_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "succeeded", "failed", "unknown"]),
+                name="charge_status_valid",
+            ),
+            # A payment's checkout charge succeeds at most once, whatever the tabs do.
+            models.UniqueConstraint(
+                fields=["payment"],
+                condition=Q(kind__in=["first_instalment", "pay_in_full"], status="succeeded"),
+                name="charge_one_checkout_success",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                condition=Q(status__in=["pending", "unknown"]),
+                name="charge_in_doubt_idx",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.idempotency_key
+
+
+class Notification(models.Model):
+    """An IPN to the merchant: ``GET ipn_callback_url?pid=`` signed, retried on a schedule."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        DELIVERED = "delivered", _("Delivered")
+        FAILED = "failed", _("Gave up")
+        DROPPED = "dropped", _("Dropped (stale)")
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="notifications")
+    event = models.CharField(max_length=24)  # accepted, refunded, default
+    state_at_event = models.CharField(max_length=24)
+    url = models.CharField(max_length=1100)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["payment", "event"], name="notification_one_per_payment_event"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "delivered", "failed", "dropped"]),
+                name="notification_status_valid",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status="pending"),
+                name="notification_due_idx",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.payment_id} {self.event}"
+
+
+class NotificationAttempt(models.Model):
+    """One delivery attempt of a notification, as it went."""
+
+    notification = models.ForeignKey(
+        Notification, on_delete=models.CASCADE, related_name="attempt_rows"
+    )
+    number = models.PositiveSmallIntegerField()
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    response_snippet = models.CharField(max_length=500, blank=True)
+    error = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["notification_id", "number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["notification", "number"], name="notification_attempt_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.notification_id} #{self.number}"
+
+
+class Checkout(models.Model):
+    """Where the customer stands on a payment's hosted page, shared by every tab they open.
+
+    Steps: ``details`` (who, terms) -> ``card`` -> ``phone`` (SMS code) -> ``three_ds`` ->
+    ``decision`` -> ``done``. Each step's view checks that it is the current one under a
+    row lock, so replayed, out-of-order or concurrent posts cannot skip or repeat a step.
+    """
+
+    class Step(models.TextChoices):
+        DETAILS = "details", _("Your details")
+        CARD = "card", _("Card")
+        PHONE = "phone", _("Phone check")
+        THREE_DS = "three_ds", _("3-D Secure")
+        DECISION = "decision", _("Decision")
+        REFUSED = "refused", _("Refused")
+        DONE = "done", _("Done")
+
+    payment = models.OneToOneField(Payment, on_delete=models.PROTECT, related_name="checkout")
+    step = models.CharField(max_length=10, choices=Step.choices, default=Step.DETAILS)
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    email = models.EmailField(max_length=254, blank=True)
+    phone = models.CharField(max_length=20, blank=True)
+    birth_date = models.DateField(null=True, blank=True)
+    address = models.JSONField(default=dict, blank=True)
+    terms_accepted_at = models.DateTimeField(null=True, blank=True)
+    card = models.ForeignKey(Card, on_delete=models.PROTECT, null=True, blank=True)
+    phone_check_id = models.CharField(max_length=64, blank=True)  # verification's code id
+    phone_verified_at = models.DateTimeField(null=True, blank=True)
+    three_ds_reference = models.CharField(max_length=100, blank=True)
+    three_ds_completed_at = models.DateTimeField(null=True, blank=True)
+    pay_in_full = models.BooleanField(default=False)
+    refusal_code = models.CharField(max_length=40, blank=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.payment_id} at {self.step}"
+
+
+# --- the sandbox card processor's own records (what a real processor keeps on its side) ---
+
+
+class SandboxCard(models.Model):
+    """A card the sandbox tokenised: what the processor knows, never the full number."""
+
+    token = models.CharField(max_length=64, unique=True)
+    livemode = models.BooleanField()
+    bin = models.CharField(max_length=8)
+    last4 = models.CharField(max_length=4)
+    scenario = models.CharField(max_length=40)  # the test card's behaviour
+    exp_month = models.PositiveSmallIntegerField()
+    exp_year = models.PositiveSmallIntegerField()
+    created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.token
+
+
+class SandboxThreeDS(models.Model):
+    """A 3-D Secure authentication the sandbox ACS runs (frictionless or challenge)."""
+
+    reference = models.CharField(max_length=64, unique=True)
+    card = models.ForeignKey(SandboxCard, on_delete=models.CASCADE)
+    amount_cents = models.PositiveIntegerField()
+    return_url = models.CharField(max_length=1000)
+    status = models.CharField(max_length=12)  # challenge, authenticated, failed
+    created_at = models.DateTimeField()
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+class SandboxCharge(models.Model):
+    """A charge or refund the sandbox processed, keyed by the caller's idempotency key."""
+
+    reference = models.CharField(max_length=64, unique=True)
+    idempotency_key = models.CharField(max_length=120, unique=True)
+    livemode = models.BooleanField()
+    card = models.ForeignKey(SandboxCard, on_delete=models.PROTECT)
+    kind = models.CharField(max_length=10)  # charge, refund
+    amount_cents = models.PositiveIntegerField()
+    status = models.CharField(max_length=10)  # succeeded, declined
+    decline_code = models.CharField(max_length=40, blank=True)
+    charge_reference = models.CharField(max_length=64, blank=True)  # a refund's charge
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["livemode", "created_at"], name="sandbox_charge_day_idx")]
+
+    def __str__(self) -> str:
+        return self.reference

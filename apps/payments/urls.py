@@ -1,10 +1,11 @@
 from django.urls import path
 
-from apps.payments import views
+from apps.payments import checkout_views, views
 
 app_name = "payments"
 
 urlpatterns = [
     path("widget/demo", views.widget_demo, name="widget-demo"),
     path("widget/demo/cart", views.widget_demo_cart, name="widget-demo-cart"),
+    path("checkout/<str:payment_id>", checkout_views.checkout, name="checkout"),
 ]

@@ -1,0 +1,60 @@
+"""The one way a payment's state changes: along PAYMENT_TRANSITIONS, with an event row."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from apps.common.errors import InvalidTransition
+from apps.payments.models import PAYMENT_TRANSITIONS, Payment, PaymentEvent
+
+
+def payment_lock(*, payment_id: int) -> Payment:
+    """The payment row, locked until the end of the caller's transaction."""
+    return Payment.objects.select_for_update().get(pk=payment_id)
+
+
+def payment_transition(
+    payment: Payment,
+    to_state: str,
+    *,
+    now: datetime,
+    kind: str = "state_changed",
+    detail: dict[str, Any] | None = None,
+    extra_fields: tuple[str, ...] = (),
+) -> Payment:
+    """Move a payment the caller has locked (``payment_lock``) to ``to_state``.
+
+    Refuses a change PAYMENT_TRANSITIONS does not allow with ``InvalidTransition``; saves
+    the state, ``updated_at`` and ``extra_fields`` only; appends a PaymentEvent.
+    """
+    if to_state not in PAYMENT_TRANSITIONS[payment.state]:
+        raise InvalidTransition("payment", payment.state, to_state)
+    from_state = payment.state
+    payment.state = to_state
+    payment.updated_at = now
+    payment.save(update_fields=["state", "updated_at", *extra_fields])
+    payment_event_record(
+        payment, kind=kind, now=now, from_state=from_state, to_state=to_state, detail=detail
+    )
+    return payment
+
+
+def payment_event_record(
+    payment: Payment,
+    *,
+    kind: str,
+    now: datetime,
+    from_state: str = "",
+    to_state: str = "",
+    detail: dict[str, Any] | None = None,
+) -> PaymentEvent:
+    """Append something that happened to a payment to its history."""
+    return PaymentEvent.objects.create(
+        payment=payment,
+        kind=kind,
+        from_state=from_state,
+        to_state=to_state,
+        detail=detail or {},
+        created_at=now,
+    )
