@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.payments import checkout_views, views
+from apps.payments import checkout_views, sandbox_views, views
 
 app_name = "payments"
 
@@ -8,4 +8,5 @@ urlpatterns = [
     path("widget/demo", views.widget_demo, name="widget-demo"),
     path("widget/demo/cart", views.widget_demo_cart, name="widget-demo-cart"),
     path("checkout/<str:payment_id>", checkout_views.checkout, name="checkout"),
+    path("sandbox/acs/<str:reference>", sandbox_views.acs, name="sandbox-acs"),
 ]
