@@ -15,6 +15,13 @@ Figures (one summary line each: name, value, baseline, ratio, target, verdict):
 - ``eligibility_p99_c8``: p99 latency of that eligibility request at 8 concurrent connections
   (``wrk --latency``); baseline: the bare DRF view's p99 in the same rounds. Target: p99 <= 25
   ms on loopback (the ratio is context).
+- ``payments_create_vs_bare_drf``: requests/s of ``POST /v1/payments`` (450 EUR in 3
+  instalments, a customer with a distinct email on every request, so each creates a
+  customer; shipping and billing addresses; one order; no Idempotency-Key, so each request
+  creates a payment: the eligibility re-check, the plan, 1 payment + 3 instalment + 1 order
+  + 1 event rows in one transaction, and the whole Payment JSON back) divided by requests/s
+  of the bare DRF view in the same rounds. Target: ratio >= 0.30. ``--payments-only``
+  measures it alone (with its baseline).
 - ``plans_many_dates_vs_split_evenly``: ``compute_plan`` + ``plan_apr_bps`` in process over a
   fixed-seed mix of plans (3x, 4x, 4x with a 2.32 % fee, 10x and 12x at 17 %, 1x+30 days;
   50-2,000 EUR) bought on 365 different days, so the date caches miss as they would across a
@@ -104,6 +111,7 @@ TARGET = 0.70
 ELIGIBILITY_TARGET = 0.50
 ELIGIBILITY_P99_TARGET_MS = 25.0
 PLANS_TARGET = 20_000  # plans/s
+PAYMENTS_TARGET = 0.30
 WORKERS = 2
 RATE_LIMIT = "100000000/minute"
 
@@ -111,7 +119,8 @@ ME = "/v1/me"
 BARE_DRF = "/_bench/constant"
 BARE_DJANGO = "/_bench/django"
 ELIGIBILITY = "/v2/payments/eligibility"
-ENDPOINTS = [ME, BARE_DRF, BARE_DJANGO, ELIGIBILITY]
+PAYMENTS = "/v1/payments"
+ENDPOINTS = [ME, BARE_DRF, BARE_DJANGO, ELIGIBILITY, PAYMENTS]
 
 # What a checkout page asks: four plans for a 450 EUR basket. Every one is eligible for the
 # benchmark merchant (the default fee plans: 1x..12x and deferrals, 50-2,000 EUR, FR served).
@@ -126,7 +135,44 @@ ELIGIBILITY_BODY = {
     "billing_address": {"country": "FR"},
     "locale": "fr",
 }
-POST_BODIES = {ELIGIBILITY: json.dumps(ELIGIBILITY_BODY, separators=(",", ":"))}
+# What a plugin sends to create a payment: 450 EUR in 3, a customer, both addresses, one
+# order. wrk sends it with a distinct customer email and order reference on every request
+# (PAYMENT_MARK is replaced), without Idempotency-Key: every request creates a payment.
+PAYMENT_MARK = "BENCHMARK_MARK"
+ADDRESS = {
+    "first_name": "Camille",
+    "last_name": "Martin",
+    "line1": "12 rue de la Paix",
+    "postal_code": "75002",
+    "city": "Paris",
+    "country": "FR",
+    "phone": "+33612345678",
+}
+PAYMENT_BODY = {
+    "payment": {
+        "purchase_amount": 45000,
+        "installments_count": 3,
+        "return_url": "https://shop.example/alma/return",
+        "customer_cancel_url": "https://shop.example/alma/cancel",
+        "ipn_callback_url": "https://shop.example/alma/ipn",
+        "custom_data": {"cart_id": PAYMENT_MARK},
+        "locale": "fr_FR",
+        "shipping_address": ADDRESS,
+        "billing_address": ADDRESS,
+    },
+    "customer": {
+        "first_name": "Camille",
+        "last_name": "Martin",
+        "email": f"c.{PAYMENT_MARK}@example.com",
+        "phone": "06 12 34 56 78",
+        "birth_date": "1990-05-17",
+    },
+    "order": {"merchant_reference": f"A-{PAYMENT_MARK}", "data": {"source": "bench"}},
+}
+POST_BODIES = {
+    ELIGIBILITY: json.dumps(ELIGIBILITY_BODY, separators=(",", ":")),
+    PAYMENTS: json.dumps(PAYMENT_BODY, separators=(",", ":")).replace(PAYMENT_MARK, "check"),
+}
 
 
 # --- output ----------------------------------------------------------------------------
@@ -342,6 +388,8 @@ def check_endpoints(base: str, key: str, endpoints: list[str], log: Path) -> Non
             raise SystemExit(f"GET {ME} did not return the benchmark merchant: {body[:500]!r}")
         if path == ELIGIBILITY:
             check_eligibility(body)
+        if path == PAYMENTS:
+            check_payment(body)
 
 
 def check_eligibility(body: bytes) -> None:
@@ -375,6 +423,30 @@ def check_eligibility(body: bytes) -> None:
             f"POST {ELIGIBILITY} did not answer {len(queries)} eligible plans, in order, for "
             "the benchmark merchant; not eligible or not as asked:\n  " + "\n  ".join(wrong)
         )
+
+
+def check_payment(body: bytes) -> None:
+    """A new payment, not started, its 3-instalment plan summing to the amount, with the
+    customer, both addresses and the order as sent."""
+    try:
+        payment = json.loads(body)
+    except ValueError:
+        payment = None
+    sent = PAYMENT_BODY["payment"]
+    ok = (
+        isinstance(payment, dict)
+        and payment.get("state") == "not_started"
+        and payment.get("purchase_amount") == sent["purchase_amount"]
+        and len(payment.get("payment_plan") or []) == sent["installments_count"]
+        and sum(i["total_amount"] for i in payment["payment_plan"]) == sent["purchase_amount"]
+        and payment.get("customer", {}).get("email") == "c.check@example.com"
+        and (payment.get("shipping_address") or {}).get("city") == ADDRESS["city"]
+        and (payment.get("billing_address") or {}).get("city") == ADDRESS["city"]
+        and [o.get("merchant_reference") for o in payment.get("orders") or []] == ["A-check"]
+        and payment.get("custom_data") == {"cart_id": "check"}
+    )
+    if not ok:
+        raise SystemExit(f"POST {PAYMENTS} did not create the payment as sent: {body[:1500]!r}")
 
 
 # --- wrk -----------------------------------------------------------------------------------
@@ -413,6 +485,8 @@ def ensure_wrk() -> str:
 
 def write_post_script(directory: Path, path: str) -> Path:
     """A wrk script that sends `path`'s JSON body (headers from the command line stay)."""
+    if path == PAYMENTS:
+        return write_payments_script(directory)
     body = POST_BODIES[path]
     if "]==]" in body:
         raise ValueError("the body would end the Lua string early")
@@ -421,6 +495,27 @@ def write_post_script(directory: Path, path: str) -> Path:
         'wrk.method = "POST"\n'
         f"wrk.body = [==[{body}]==]\n"
         'wrk.headers["Content-Type"] = "application/json"\n'
+    )
+    return script
+
+
+def write_payments_script(directory: Path) -> Path:
+    """A wrk script that sends the payment body with a distinct mark on every request (a
+    new customer email and order reference), the mark unique across runs too."""
+    template = json.dumps(PAYMENT_BODY, separators=(",", ":"))
+    if "]==]" in template or "%" in template:
+        raise ValueError("the body would break the Lua template")
+    script = directory / "post_v1_payments.lua"
+    script.write_text(
+        f"local template = [==[{template.replace(PAYMENT_MARK, '%s')}]==]\n"
+        "local run = tostring(os.time()) .. tostring(math.random(1000000))\n"
+        "local counter = 0\n"
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        "request = function()\n"
+        "  counter = counter + 1\n"
+        '  local mark = run .. "x" .. counter\n'
+        '  return wrk.format("POST", nil, nil, string.format(template, mark, mark, mark))\n'
+        "end\n"
     )
     return script
 
@@ -740,9 +835,16 @@ def run_benchmarks(argv: list[str] | None) -> int:
     parser.add_argument(
         "--ledger-only", action="store_true", help="only the ledger figures (no server, no plans)"
     )
+    parser.add_argument(
+        "--payments-only",
+        action="store_true",
+        help="only POST /v1/payments against the bare DRF view (no plans, no ledger)",
+    )
     args = parser.parse_args(argv)
     if args.ledger_only:
         return run_ledger_only(args)
+    if args.payments_only:
+        return run_payments_only(args)
 
     wrk = ensure_wrk()
     setup_django()
@@ -758,8 +860,8 @@ def run_benchmarks(argv: list[str] | None) -> int:
     port = free_port()
 
     say(
-        f"benchmark: GET {ME} and POST {ELIGIBILITY} vs a bare DRF view; plan computation "
-        f"in process, {datetime.now().astimezone():%Y-%m-%d %H:%M %z}"
+        f"benchmark: GET {ME}, POST {ELIGIBILITY} and POST {PAYMENTS} vs a bare DRF view; plan "
+        f"computation in process, {datetime.now().astimezone():%Y-%m-%d %H:%M %z}"
     )
     say(
         f"  revision {git_revision()}, python {platform.python_version()}, "
@@ -796,6 +898,7 @@ def run_benchmarks(argv: list[str] | None) -> int:
             "but never rejects; every request carries the Authorization header"
         )
         say(f"  POST {ELIGIBILITY} body: {POST_BODIES[ELIGIBILITY]}")
+        say(payments_body_line())
         with tempfile.TemporaryDirectory(prefix="tranche-bench-") as scripts:
             runs = measure(
                 wrk,
@@ -830,6 +933,7 @@ def run_benchmarks(argv: list[str] | None) -> int:
     eligibility_ratios = round_ratios(runs, ELIGIBILITY, BARE_DRF)
     p99_ratios = round_ratios(runs, ELIGIBILITY, BARE_DRF, P99)
     eligibility_p99 = median_of(runs, ELIGIBILITY, P99)
+    payments_ratios = round_ratios(runs, PAYMENTS, BARE_DRF)
     verdicts = {
         "me": bool(me_ratios) and statistics.median(me_ratios) >= TARGET,
         "eligibility": bool(eligibility_ratios)
@@ -837,6 +941,7 @@ def run_benchmarks(argv: list[str] | None) -> int:
         "eligibility_p99": eligibility_p99 is not None
         and eligibility_p99 <= ELIGIBILITY_P99_TARGET_MS,
         "plans": many_dates.value >= PLANS_TARGET,
+        "payments": bool(payments_ratios) and statistics.median(payments_ratios) >= PAYMENTS_TARGET,
         **ledger_figures.verdicts,
     }
 
@@ -847,6 +952,7 @@ def run_benchmarks(argv: list[str] | None) -> int:
         (ME, me_ratios, "req/s"),
         (ELIGIBILITY, eligibility_ratios, "req/s"),
         (ELIGIBILITY, p99_ratios, "p99"),
+        (PAYMENTS, payments_ratios, "req/s"),
     ):
         per_round = " ".join(f"{r:.2f}" for r in ratios) or "n/a"
         say(f"  {path} / {BARE_DRF} {what} per round: {per_round}")
@@ -882,6 +988,7 @@ def run_benchmarks(argv: list[str] | None) -> int:
             unit="ms",
         )
     )
+    say(payments_figure_line(runs, payments_ratios, verdict("payments")))
     say(
         figure_line(
             "plans_many_dates_vs_split_evenly",
@@ -954,6 +1061,77 @@ def run_ledger_only(args: argparse.Namespace) -> int:
         say(line)
     write_results()
     return 0 if all(figures.verdicts.values()) else 1
+
+
+def payments_body_line() -> str:
+    return (
+        f"  POST {PAYMENTS} body ({PAYMENT_MARK}: distinct on every request, no "
+        f"Idempotency-Key): {json.dumps(PAYMENT_BODY, separators=(',', ':'))}"
+    )
+
+
+def payments_figure_line(runs: list[Run], ratios: list[float], verdict: str) -> str:
+    return figure_line(
+        "payments_create_vs_bare_drf",
+        median_of(runs, PAYMENTS),
+        median_of(runs, BARE_DRF),
+        ratios,
+        f"(3x, new customer, 2 addresses, 1 order; target >= {PAYMENTS_TARGET:.2f})  {verdict}",
+    )
+
+
+def run_payments_only(args: argparse.Namespace) -> int:
+    wrk = ensure_wrk()
+    setup_django()
+    migrate_if_needed()
+    key = benchmark_key()
+    from django.db import connection
+
+    connection.close()
+    RESULTS_DIR.mkdir(exist_ok=True)
+    log_path = RESULTS_DIR / "gunicorn.log"
+    log_path.write_text("")
+    port = free_port()
+    say(
+        f"benchmark: POST {PAYMENTS} vs a bare DRF view, "
+        f"{datetime.now().astimezone():%Y-%m-%d %H:%M %z}"
+    )
+    say(
+        f"  revision {git_revision()}, python {platform.python_version()}, "
+        f"{os.cpu_count()} CPUs shared by server and load generator"
+    )
+    say(
+        f"HTTP: gunicorn config.wsgi: {WORKERS} sync workers on 127.0.0.1:{port}, DEBUG off; "
+        f"wrk --latency: 1 thread, {args.connections} connections, {args.duration} s per run, "
+        f"{args.rounds} rounds, alternating order; medians, and the median per-round ratio"
+    )
+    say(payments_body_line())
+    try:
+        with tempfile.TemporaryDirectory(prefix="tranche-bench-") as scripts:
+            runs = measure(
+                wrk,
+                key,
+                args,
+                port=port,
+                log_path=log_path,
+                extra_env={},
+                endpoints=[PAYMENTS, BARE_DRF],
+                scripts=Path(scripts),
+            )
+    finally:
+        revoke_key(key)
+    failed = [run for run in runs if not run.ok]
+    ratios = round_ratios(runs, PAYMENTS, BARE_DRF)
+    passed = bool(ratios) and statistics.median(ratios) >= PAYMENTS_TARGET
+    dirty = f" ({len(failed)} run(s) had errors and were not counted)" if failed else ""
+    say(
+        f"  {PAYMENTS} / {BARE_DRF} req/s per round: "
+        + (" ".join(f"{r:.2f}" for r in ratios) or "n/a")
+    )
+    say()
+    say(payments_figure_line(runs, ratios, ("PASS" if passed else "FAIL") + dirty))
+    write_results()
+    return 0 if passed and not failed else 1
 
 
 def measure(

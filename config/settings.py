@@ -331,6 +331,12 @@ PERIODIC_TASKS = [
         "minutes": 5,  # a sweep for emails whose after-commit task was lost
     },
     {
+        "name": "tranche:send-sms",
+        "func": "apps.verification.tasks.send_pending_sms",
+        "schedule_type": "I",
+        "minutes": 1,  # a sweep for live SMS whose after-commit task was lost
+    },
+    {
         "name": "tranche:sandbox-settlement-reports",
         "func": "apps.payments.tasks.write_sandbox_settlement_reports",
         "schedule_type": "H",  # the sandbox processor delivers yesterday's report
@@ -376,6 +382,10 @@ IPN_TIMEOUT_SECONDS = float(os.environ.get("IPN_TIMEOUT_SECONDS", "5"))
 # Outgoing calls to private or loopback addresses: always allowed in test mode; in live mode
 # only when this is on (development machines).
 OUTGOING_PRIVATE_ADDRESSES_IN_LIVE = env_bool("OUTGOING_PRIVATE_ADDRESSES_IN_LIVE", DEBUG)
+
+# Seals the copy of each API key that signs notifications (comma-separated: the first seals,
+# all unseal, for rotation). Empty: derived from SECRET_KEY.
+SIGNING_SECRETS_KEY = os.environ.get("SIGNING_SECRETS_KEY", "")
 
 # --- phone checks and SMS ------------------------------------------------------------------
 SMS_GATEWAY = os.environ.get("SMS_GATEWAY", "apps.verification.sms.OutboxSmsGateway")

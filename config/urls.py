@@ -21,6 +21,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("apps.merchants.urls")),
     path("", include("apps.payments.urls")),
+    path("", include("apps.verification.urls")),
     path("", RedirectView.as_view(pattern_name="merchants:dashboard", permanent=False)),
 ]
 

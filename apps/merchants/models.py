@@ -225,7 +225,8 @@ class Membership(models.Model):
 
 
 class APIKey(models.Model):
-    """A merchant's secret API key. Only its SHA-256 and a display prefix are stored.
+    """A merchant's secret API key: its SHA-256 (to authenticate), a display prefix, and a
+    sealed copy (to sign the merchant's IPNs), never the plain secret.
 
     The key's prefix decides its mode (``sk_test_`` or ``sk_live_``). A rotated key keeps
     working until ``expires_at`` (the grace period); a revoked key stops at once.
@@ -235,6 +236,10 @@ class APIKey(models.Model):
     livemode = models.BooleanField()
     secret_hash = models.CharField(max_length=64, unique=True, editable=False)
     display_prefix = models.CharField(max_length=16, editable=False)
+    # The secret sealed with apps.common.signing: IPNs are signed with the key itself
+    # (plugins check hash_hmac('sha256', pid, key)), which its hash cannot give back.
+    # Empty for keys made before it existed: their IPNs cannot be signed until a rotation.
+    secret_encrypted = models.TextField(blank=True, default="", editable=False)
     created_at = models.DateTimeField()
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from apps.common.config_cache import config_cache
+from apps.common.signing import UnsealError, unseal
 from apps.merchants.keys import hash_secret, looks_like_secret
 from apps.merchants.models import APIKey, FeePlan, Membership, Merchant
 
@@ -30,6 +31,24 @@ def _key_with_merchant(secret_hash: str) -> APIKey | None:
     try:
         return APIKey.objects.select_related("merchant").get(secret_hash=secret_hash)
     except APIKey.DoesNotExist:
+        return None
+
+
+def api_key_signing_secret(*, merchant: Merchant, livemode: bool, now: datetime) -> str | None:
+    """The plain secret of the merchant's newest usable key of this mode, to sign its IPNs.
+
+    None when the merchant has no usable key of that mode, or when that key predates sealed
+    copies (or can no longer be unsealed): the merchant must rotate its key. The secret is
+    only ever returned, never logged or cached.
+    """
+    keys = APIKey.objects.filter(merchant=merchant, livemode=livemode, revoked_at__isnull=True)
+    # Newest by insertion: a rotation's key is always inserted after the key it replaces.
+    key = keys.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now)).order_by("-pk").first()
+    if key is None or not key.secret_encrypted:
+        return None
+    try:
+        return unseal(key.secret_encrypted)
+    except UnsealError:
         return None
 
 

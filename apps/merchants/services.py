@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 
 from apps.common.config_cache import config_cache
 from apps.common.errors import DomainError, InvalidTransition
+from apps.common.signing import seal
 from apps.merchants.fee_plan_specs import DEFAULT_FEE_PLANS_FILE, load_fee_plan_specs
 from apps.merchants.keys import DISPLAY_PREFIX_LENGTH, generate_secret, hash_secret
 from apps.merchants.models import (
@@ -270,13 +271,15 @@ def api_key_create(
     now: datetime,
     created_by: AbstractBaseUser | None = None,
 ) -> IssuedKey:
-    """A new secret key; the plaintext is returned once and never stored."""
+    """A new secret key; the plaintext is returned once and stored only sealed (for signing
+    the merchant's IPNs), never in the clear."""
     secret = generate_secret(livemode=livemode)
     key = APIKey.objects.create(
         merchant=merchant,
         livemode=livemode,
         secret_hash=hash_secret(secret),
         display_prefix=secret[:DISPLAY_PREFIX_LENGTH],
+        secret_encrypted=seal(secret),
         created_at=now,
         created_by=created_by,
     )

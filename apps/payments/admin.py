@@ -4,6 +4,7 @@ from django.utils.translation import gettext as _
 
 from apps.common.config_cache import config_cache
 from apps.common.dates import business_date
+from apps.payments import admin_payments  # noqa: F401  (registers the payment pages)
 from apps.payments.models import UsuryRate
 from apps.payments.regulation import quarter_start
 

@@ -172,11 +172,11 @@ class PaymentState(models.TextChoices):
 S = PaymentState
 # Every allowed change of a payment's state; services.payment_transition enforces it.
 # A payment that is scored may be scored again (more information, a new card); a refused
-# customer may still pay the whole amount at once (p1x), which makes the payment `paid`.
+# customer (no, or maybe) may still pay the whole amount at once (p1x): the payment is `paid`.
 PAYMENT_TRANSITIONS: dict[str, set[str]] = {
     S.NOT_READY: {S.NOT_STARTED, S.STOPPED},
     S.NOT_STARTED: {S.SCORED_YES, S.SCORED_MAYBE, S.SCORED_NO, S.STOPPED},
-    S.SCORED_MAYBE: {S.SCORED_YES, S.SCORED_MAYBE, S.SCORED_NO, S.STOPPED},
+    S.SCORED_MAYBE: {S.SCORED_YES, S.SCORED_MAYBE, S.SCORED_NO, S.PAID, S.STOPPED},
     S.SCORED_NO: {S.SCORED_YES, S.SCORED_MAYBE, S.SCORED_NO, S.PAID, S.STOPPED},
     S.SCORED_YES: {S.SCORED_YES, S.SCORED_MAYBE, S.SCORED_NO, S.IN_PROGRESS, S.PAID, S.STOPPED},
     S.IN_PROGRESS: {S.PAID, S.LATE_DUNNING, S.STOPPED},

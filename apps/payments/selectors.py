@@ -1,13 +1,18 @@
-"""Reads for the payments API and pages: eligibility and what it depends on."""
+"""Reads for the payments API and pages: eligibility and what it depends on; payments and
+orders, always scoped to one merchant and one mode."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date
 
 from django.conf import settings
+from django.db.models import Prefetch, Q, QuerySet
 
 from apps.common.config_cache import config_cache
+from apps.common.errors import NotFound
+from apps.common.ids import with_prefix
 from apps.common.money import to_cents
 from apps.merchants.models import FeePlan, Merchant
 from apps.merchants.selectors import fee_plans_list
@@ -22,7 +27,7 @@ from apps.payments.eligibility import (
     discover_eligible,
     index_offers,
 )
-from apps.payments.models import UsuryRate
+from apps.payments.models import Instalment, Order, Payment, UsuryRate
 from apps.payments.plans import PlanTerms
 from apps.payments.regulation import UsuryBand
 
@@ -105,3 +110,163 @@ def eligibility_check(
     return [
         check_eligibility(query, offers=offers, circumstances=circumstances) for query in queries
     ]
+
+
+# --- payments and orders, always scoped to one merchant and one mode ----------------------
+
+
+def _current_orders() -> Prefetch:
+    return Prefetch(
+        "orders",
+        queryset=Order.objects.filter(detached_at__isnull=True).order_by("created_at", "id"),
+        to_attr="current_orders",
+    )
+
+
+def _payments(*, merchant: Merchant, livemode: bool) -> QuerySet[Payment]:
+    """A merchant's payments in one mode, with what ``payment_to_json`` reads."""
+    return (
+        Payment.objects.filter(merchant=merchant, livemode=livemode)
+        .select_related("customer", "merchant")
+        .prefetch_related(
+            Prefetch(
+                "instalments",
+                queryset=Instalment.objects.order_by("number"),
+                to_attr="instalment_rows",
+            ),
+            _current_orders(),
+        )
+    )
+
+
+def payment_get(*, merchant: Merchant, livemode: bool, payment_id: str) -> Payment:
+    """One of the merchant's payments in this mode by public id (with or without its
+    prefix); any other id (another merchant's, the other mode's) is not found."""
+    public_id = with_prefix("payment", payment_id)
+    payment = _payments(merchant=merchant, livemode=livemode).filter(public_id=public_id).first()
+    if payment is None:
+        raise NotFound("payment", payment_id)
+    return payment
+
+
+def payment_for_update(*, merchant: Merchant, livemode: bool, payment_id: str) -> Payment:
+    """The payment row only (services lock and reread it), scoped like ``payment_get``."""
+    public_id = with_prefix("payment", payment_id)
+    payment = (
+        Payment.objects.filter(merchant=merchant, livemode=livemode, public_id=public_id)
+        .select_related("merchant")
+        .first()
+    )
+    if payment is None:
+        raise NotFound("payment", payment_id)
+    return payment
+
+
+def payment_with_details(*, payment: Payment) -> Payment:
+    """A payment reread with everything ``payment_to_json`` reads (after a service)."""
+    return _payments(merchant=payment.merchant, livemode=payment.livemode).get(pk=payment.pk)
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list
+    has_more: bool
+
+
+def _keyset_page(queryset: QuerySet, *, cursor, limit: int) -> Page:
+    """Newest first by (created_at, id): the rows after ``cursor`` (a row or None),
+    ``limit`` of them, without OFFSET."""
+    if cursor is not None:
+        queryset = queryset.filter(
+            Q(created_at__lt=cursor.created_at) | Q(created_at=cursor.created_at, id__lt=cursor.id)
+        )
+    rows = list(queryset.order_by("-created_at", "-id")[: limit + 1])
+    return Page(items=rows[:limit], has_more=len(rows) > limit)
+
+
+def payments_page(
+    *,
+    merchant: Merchant,
+    livemode: bool,
+    limit: int,
+    starting_after: str | None = None,
+    states: list[str] | None = None,
+) -> Page:
+    """A page of the merchant's payments, newest first. An unknown cursor (or one from
+    another merchant or mode) gives an empty last page, as clients expect at the end."""
+    cursor = None
+    if starting_after:
+        cursor = (
+            Payment.objects.filter(
+                merchant=merchant,
+                livemode=livemode,
+                public_id=with_prefix("payment", starting_after),
+            )
+            .only("id", "created_at")
+            .first()
+        )
+        if cursor is None:
+            return Page(items=[], has_more=False)
+    payments = _payments(merchant=merchant, livemode=livemode)
+    if states:
+        payments = payments.filter(state__in=states)
+    return _keyset_page(payments, cursor=cursor, limit=limit)
+
+
+def _orders(*, merchant: Merchant, livemode: bool) -> QuerySet[Order]:
+    return Order.objects.filter(merchant=merchant, livemode=livemode).select_related("payment")
+
+
+def order_get(*, merchant: Merchant, livemode: bool, order_id: str) -> Order:
+    """One of the merchant's orders in this mode (replaced ones too: they stay readable)."""
+    order = (
+        _orders(merchant=merchant, livemode=livemode)
+        .filter(public_id=with_prefix("order", order_id))
+        .first()
+    )
+    if order is None:
+        raise NotFound("order", order_id)
+    return order
+
+
+def orders_page(
+    *,
+    merchant: Merchant,
+    livemode: bool,
+    limit: int,
+    starting_after: str | None = None,
+    merchant_reference: str | None = None,
+) -> Page:
+    """A page of the merchant's current orders (not the replaced ones), newest first."""
+    cursor = None
+    if starting_after:
+        cursor = (
+            Order.objects.filter(
+                merchant=merchant, livemode=livemode, public_id=with_prefix("order", starting_after)
+            )
+            .only("id", "created_at")
+            .first()
+        )
+        if cursor is None:
+            return Page(items=[], has_more=False)
+    orders = _orders(merchant=merchant, livemode=livemode).filter(detached_at__isnull=True)
+    if merchant_reference is not None:
+        orders = orders.filter(merchant_reference=merchant_reference)
+    return _keyset_page(orders, cursor=cursor, limit=limit)
+
+
+def payment_orders(*, payment: Payment) -> list[Order]:
+    """A payment's current orders, oldest first."""
+    return list(payment.orders.filter(detached_at__isnull=True).order_by("created_at", "id"))
+
+
+def payment_order_by_reference(*, payment: Payment, merchant_reference: str) -> Order:
+    """The payment's latest current order with this reference."""
+    order = (
+        payment.orders.filter(detached_at__isnull=True, merchant_reference=merchant_reference)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    if order is None:
+        raise NotFound("order", merchant_reference)
+    return order

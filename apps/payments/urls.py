@@ -8,5 +8,10 @@ urlpatterns = [
     path("widget/demo", views.widget_demo, name="widget-demo"),
     path("widget/demo/cart", views.widget_demo_cart, name="widget-demo-cart"),
     path("checkout/<str:payment_id>", checkout_views.checkout, name="checkout"),
+    path(
+        "checkout/<str:payment_id>/3ds",
+        checkout_views.three_ds_return,
+        name="checkout-3ds-return",
+    ),
     path("sandbox/acs/<str:reference>", sandbox_views.acs, name="sandbox-acs"),
 ]
