@@ -5,6 +5,7 @@ Integer primary keys stay internal; everything the API or a URL shows uses these
 
 from __future__ import annotations
 
+import math
 import secrets
 import string
 
@@ -13,7 +14,17 @@ RANDOM_LENGTH = 34
 
 
 def random_base62(length: int) -> str:
-    return "".join(secrets.choice(ALPHABET) for _ in range(length))
+    """``length`` base62 characters from one draw of the CSPRNG: 64 more bits than the
+    characters carry, so the remainder's bias (under 2**-64) is nil in practice, at a
+    fraction of the cost of one ``secrets.choice`` per character (ids are made on every
+    payment, instalment and order)."""
+    bits = math.ceil(length * math.log2(len(ALPHABET))) + 64
+    number = int.from_bytes(secrets.token_bytes((bits + 7) // 8), "big")
+    characters = []
+    for _ in range(length):
+        number, index = divmod(number, len(ALPHABET))
+        characters.append(ALPHABET[index])
+    return "".join(characters)
 
 
 def new_public_id(prefix: str) -> str:

@@ -22,3 +22,10 @@ def test_malformed_ids_are_recognised():
     assert not ids.is_well_formed("payment", "payment_short")
     assert not ids.is_well_formed("payment", "refund_" + "a" * 34)
     assert not ids.is_well_formed("payment", "payment_" + "é" * 34)
+
+
+def test_every_base62_character_appears_in_every_position():
+    values = [ids.random_base62(34) for _ in range(3000)]
+
+    for position in (0, 17, 33):
+        assert {value[position] for value in values} == set(ids.ALPHABET)
