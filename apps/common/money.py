@@ -75,3 +75,16 @@ def format_eur(cents: int) -> str:
     sign = "-" if cents < 0 else ""
     units, rest = divmod(abs(cents), CENTS_PER_UNIT)
     return f"{sign}{units}.{rest:02d}"
+
+
+def display_eur(cents: int) -> str:
+    """Cents in euros as the active language writes them, for people: '1 234,56 €' in
+    French, '€1,234.56' in English (a non-breaking space, so an amount never wraps)."""
+    from django.utils import formats, translation
+
+    number = formats.number_format(
+        Decimal(cents) / CENTS_PER_UNIT, decimal_pos=2, use_l10n=True, force_grouping=True
+    )
+    if translation.get_language() == "en":
+        return f"€{number}"
+    return f"{number}\u00a0€"

@@ -10,7 +10,6 @@ the email's language, so the text and HTML versions agree.
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -20,7 +19,7 @@ from django.utils.translation import gettext, ngettext
 
 from apps.common.emails import email_queue
 from apps.common.models import OutgoingEmail
-from apps.common.money import CENTS_PER_UNIT, to_cents
+from apps.common.money import display_eur, to_cents
 from apps.payments import links
 from apps.payments.models import Checkout, Payment
 from apps.payments.services.transitions import payment_event_record
@@ -33,17 +32,6 @@ def email_language(locale: str) -> str:
     English or French, French by default."""
     language = (locale or "").replace("_", "-").split("-", 1)[0].lower()
     return language if language in LANGUAGES else "fr"
-
-
-def amount_display(cents: int) -> str:
-    """Euros as written in the active language: '1 234,56 €' in French, '€1,234.56' in
-    English (non-breaking spaces, so an amount never breaks across lines)."""
-    number = formats.number_format(
-        Decimal(cents) / CENTS_PER_UNIT, decimal_pos=2, use_l10n=True, force_grouping=True
-    )
-    if translation.get_language() == "en":
-        return f"€{number}"
-    return f"{number}\u00a0€"
 
 
 def date_display(day: date) -> str:
@@ -101,7 +89,7 @@ def _plan_context(payment: Payment, checkout: Checkout | None) -> dict[str, Any]
                 "label": gettext("%(number)d of %(count)d")
                 % {"number": instalment.number, "count": count},
                 "date": date_display(instalment.due_date),
-                "amount": amount_display(to_cents(instalment.total_amount)),
+                "amount": display_eur(to_cents(instalment.total_amount)),
                 "paid": instalment.state == instalment.State.PAID,
             }
         )
@@ -113,9 +101,9 @@ def _plan_context(payment: Payment, checkout: Checkout | None) -> dict[str, Any]
         "merchant_name": payment.merchant.legal_name,
         "plan": plan_display(payment),
         "instalments": rows,
-        "purchase_amount": amount_display(to_cents(payment.purchase_amount)),
-        "fees": amount_display(fee_cents) if fee_cents else "",
-        "total": amount_display(total_cents),
+        "purchase_amount": display_eur(to_cents(payment.purchase_amount)),
+        "fees": display_eur(fee_cents) if fee_cents else "",
+        "total": display_eur(total_cents),
         "card": f"{card.get_brand_display()} •••• {card.last4}" if card else "",
         "livemode": payment.livemode,
     }

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
@@ -12,12 +11,11 @@ from django.core.validators import URLValidator
 from django.http import HttpRequest, HttpResponse
 from django.http.request import validate_host
 from django.shortcuts import render
-from django.utils import formats
-from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_safe
 
 from apps.common.ids import is_well_formed
+from apps.common.money import display_eur
 from apps.merchants import selectors as merchant_selectors
 
 PRODUCT_PLANS = "1,3,4,10,1+30d"
@@ -63,20 +61,12 @@ def _api_root(value: str) -> str:
     return value if validate_host(parts.hostname or "", settings.ALLOWED_HOSTS) else ""
 
 
-def _euros(cents: int) -> str:
-    """Integer cents as the page's language writes euros ('1 290,00 €', '€1,290.00')."""
-    number = formats.number_format(
-        Decimal(cents).scaleb(-2), decimal_pos=2, use_l10n=True, force_grouping=True
-    )
-    return f"€{number}" if get_language() == "en" else f"{number}\N{NO-BREAK SPACE}€"
-
-
 def _priced(article: DemoArticle) -> dict:
     return {
         "article": article,
-        "unit_price": _euros(article.unit_price),
+        "unit_price": display_eur(article.unit_price),
         "line_total": article.unit_price * article.quantity,
-        "line_total_display": _euros(article.unit_price * article.quantity),
+        "line_total_display": display_eur(article.unit_price * article.quantity),
     }
 
 
@@ -113,11 +103,11 @@ def _render_demo(request: HttpRequest, template: str, page: str) -> HttpResponse
             "demo_query": urlencode({key: value for key, value in carried.items() if value}),
             "variants": [_priced(variant) for variant in LAMP_VARIANTS],
             "default_variant": LAMP_VARIANTS[0],
-            "default_price": _euros(LAMP_VARIANTS[0].unit_price),
+            "default_price": display_eur(LAMP_VARIANTS[0].unit_price),
             "product_plans": PRODUCT_PLANS,
             "cart": cart,
             "cart_total": cart_total,
-            "cart_total_display": _euros(cart_total),
+            "cart_total_display": display_eur(cart_total),
             "cart_plans": CART_PLANS,
         },
     )

@@ -7,7 +7,8 @@ from django.db import transaction
 from django_q.conf import Conf
 
 from apps.common.models import OutgoingEmail
-from apps.payments.emails import amount_display, email_language, payment_confirmation_emails_queue
+from apps.common.money import display_eur
+from apps.payments.emails import email_language, payment_confirmation_emails_queue
 from apps.payments.models import Card, Checkout, Instalment
 from tests.payments.builders import payment_create_for
 
@@ -144,7 +145,7 @@ def test_amounts_are_written_the_way_each_language_writes_them():
     from django.utils import translation
 
     with translation.override("fr"):
-        assert amount_display(6667) == "66,67\u00a0€"
-        assert amount_display(123456) == "1\u00a0234,56\u00a0€"
+        assert display_eur(6667) == "66,67\u00a0€"
+        assert display_eur(123456) == "1\u00a0234,56\u00a0€"
     with translation.override("en"):
-        assert amount_display(123456) == "€1,234.56"
+        assert display_eur(123456) == "€1,234.56"

@@ -14,13 +14,9 @@ def percent_from_bps(bps: int) -> str:
 
 @register.filter
 def eur(value) -> str:
-    """A Money (or integer cents) in euros for the current language: '1 234,56 €' in French,
-    '€1,234.56' in English."""
-    from django.utils import translation
+    """A Money (or integer cents) in euros for the current language (money.display_eur)."""
     from djmoney.money import Money
 
-    amount = value.amount if isinstance(value, Money) else Decimal(value) / 100
-    number = floatformat(amount, "2g")
-    if translation.get_language() == "en":
-        return f"€{number}"
-    return f"{number}\u00a0€"
+    from apps.common.money import display_eur, to_cents
+
+    return display_eur(to_cents(value) if isinstance(value, Money) else int(value))

@@ -9,7 +9,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from apps.common.errors import DomainError
-from apps.common.money import format_eur, to_cents
+from apps.common.money import display_eur, to_cents
 from apps.payments import links
 from apps.payments.models import (
     PAYABLE_STATES,
@@ -69,7 +69,9 @@ def payment_send_sms(*, payment: Payment, now) -> None:
             "%(merchant)s: pay your purchase of %(amount)s in %(count)s instalments: %(url)s"
         ) % {
             "merchant": merchant.legal_name,
-            "amount": _amount_text(to_cents(locked.purchase_amount), language),
+            # Plain spaces: a no-break space is outside the GSM alphabet and would halve
+            # the SMS's length.
+            "amount": display_eur(to_cents(locked.purchase_amount)).replace("\u00a0", " "),
             "count": locked.installments_count,
             "url": links.checkout_url(locked.public_id),
         }
@@ -91,8 +93,3 @@ def payment_language(payment: Payment) -> str:
     locale = (payment.locale or "").replace("-", "_").split("_", 1)[0].lower()
     supported = {code for code, _name in settings.LANGUAGES}
     return locale if locale in supported else settings.LANGUAGE_CODE
-
-
-def _amount_text(cents: int, language: str) -> str:
-    units = format_eur(cents)
-    return f"{units.replace('.', ',')} €" if language == "fr" else f"€{units}"
