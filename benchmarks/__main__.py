@@ -1,5 +1,5 @@
-"""`make bench`: the API through gunicorn, plan computation and the ledger in process, against
-baselines.
+"""`make bench`: the API through gunicorn, plan computation, the ledger and the credit decision
+in process, against baselines.
 
 Every figure is a ratio against a baseline measured in the same run on the same machine.
 
@@ -56,6 +56,19 @@ Figures (one summary line each: name, value, baseline, ratio, target, verdict):
   ``generate_series`` 100,000 postings per transaction with the ledger's triggers disabled,
   ``balance_after`` as window sums in time order, then the two balances set and ``ANALYZE``.
   Every run checks both accounts with the audit's SQL (``apps.ledger.audit.CHECKS``) first.
+- ``decision_p99_100_past_payments``: p99 latency (ms) of ``payment_score`` in process, as the
+  checkout runs it: in ``transaction.atomic()`` with the payment row locked (``payment_lock``)
+  and its checkout row locked, the features gathered from the database (history and
+  exposure, velocity, deny list), ``decide`` and the CreditDecision insert, for a test-mode
+  customer with 100 past payments (80 paid, 20 in progress, with their instalments; 4 cards;
+  a verified phone; bulk-inserted once in the benchmark database and reused). 500 timed runs
+  after 20 warm-ups; p50 printed beside it. Baseline: p99 of ``Payment.objects.get(pk=...)``
+  of the same payment, timed alternately with it in the same run. Target: value <= 50 ms.
+- ``decision_simulation_100k``: ``apps.payments.simulation.simulate(100_000, seed=1)`` with
+  the active rules, its summary line (honest customers accepted first time and after more
+  information, fraud caught, defaults avoided, bad debt avoided, share refused). Context;
+  target: honest customers accepted >= 95 %. ``--decision-only`` runs the two decision
+  figures alone (about a minute).
 - Context, no target: the same plans all bought on one day (what a server sees: a day's
   purchases share their due dates), ``/v1/me`` and eligibility on a second server with
   ``CONFIG_CACHE_SECONDS=0``, and the bare DRF view against a bare Django view.
@@ -69,7 +82,8 @@ Plan computation runs first, in this process, before the server starts: 20,000 p
 run, each run timing the many-dates mix, the one-day mix and the reference one after the
 other; the best run of each is reported (the least disturbed on a shared machine). The
 ledger figures follow, in this process too (benchmarks/ledger.py); ``--ledger-only`` runs
-them alone (about two minutes once the 1,000,000-legs account exists).
+them alone (about two minutes once the 1,000,000-legs account exists). The credit decision
+figures come next, in this process too (benchmarks/decision.py).
 
 Exit status: 0 when every run was clean and every target is met, 1 otherwise.
 """
@@ -99,6 +113,7 @@ from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
     from apps.payments.plans import PlanTerms
+    from benchmarks.decision import DecisionFigures
     from benchmarks.ledger import LedgerFigures
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -836,6 +851,11 @@ def run_benchmarks(argv: list[str] | None) -> int:
         "--ledger-only", action="store_true", help="only the ledger figures (no server, no plans)"
     )
     parser.add_argument(
+        "--decision-only",
+        action="store_true",
+        help="only the credit decision figures (no server, no plans, no ledger)",
+    )
+    parser.add_argument(
         "--payments-only",
         action="store_true",
         help="only POST /v1/payments against the bare DRF view (no plans, no ledger)",
@@ -845,6 +865,8 @@ def run_benchmarks(argv: list[str] | None) -> int:
         return run_ledger_only(args)
     if args.payments_only:
         return run_payments_only(args)
+    if args.decision_only:
+        return run_decision_only()
 
     wrk = ensure_wrk()
     setup_django()
@@ -886,6 +908,7 @@ def run_benchmarks(argv: list[str] | None) -> int:
         )
         many_dates, one_day = measure_plans()
         ledger_figures = measure_ledger(args)
+        decision_figures = measure_decision()
 
         say(
             f"HTTP: gunicorn config.wsgi: {WORKERS} sync workers on 127.0.0.1:{port}, DEBUG off; "
@@ -943,6 +966,7 @@ def run_benchmarks(argv: list[str] | None) -> int:
         "plans": many_dates.value >= PLANS_TARGET,
         "payments": bool(payments_ratios) and statistics.median(payments_ratios) >= PAYMENTS_TARGET,
         **ledger_figures.verdicts,
+        **decision_figures.verdicts,
     }
 
     def verdict(name: str, http: bool = True) -> str:
@@ -1002,6 +1026,8 @@ def run_benchmarks(argv: list[str] | None) -> int:
     )
     for line in ledger_figure_lines(ledger_figures):
         say(line)
+    for line in decision_figure_lines(decision_figures):
+        say(line)
     say(
         figure_line(
             "plans_one_day_vs_split_evenly",
@@ -1058,6 +1084,50 @@ def run_ledger_only(args: argparse.Namespace) -> int:
     figures = measure_ledger(args)
     say()
     for line in ledger_figure_lines(figures):
+        say(line)
+    write_results()
+    return 0 if all(figures.verdicts.values()) else 1
+
+
+def measure_decision() -> DecisionFigures:
+    from benchmarks import decision
+
+    return decision.run(say)
+
+
+def decision_figure_lines(figures: DecisionFigures) -> list[str]:
+    from benchmarks import decision
+
+    verdicts = {name: "PASS" if ok else "FAIL" for name, ok in figures.verdicts.items()}
+    return [
+        figure_line(
+            "decision_p99_100_past_payments",
+            figures.value,
+            figures.baseline,
+            figures.ratios,
+            f"(payment_score in its transaction, payment locked, {decision.PAST_PAYMENTS} past "
+            f"payments, p99 of {len(figures.score_ms)}; p50 {figures.p50:.2f} ms; baseline "
+            f"Payment.objects.get(pk=...) p99, p50 {figures.baseline_p50:.3f} ms; target value "
+            f"<= {decision.TARGET_MS:.0f} ms)  {verdicts['decision_p99']}",
+            unit="ms",
+        ),
+        f"decision_simulation_100k  {figures.simulation.summary()}  (seed "
+        f"{figures.simulation.seed}, rules {figures.simulation.rules_version}; context; target "
+        f"honest accepted >= {decision.HONEST_TARGET:.0f} %)  {verdicts['decision_simulation']}",
+    ]
+
+
+def run_decision_only() -> int:
+    setup_django()
+    migrate_if_needed()
+    say(
+        "benchmark: the credit decision only, in process, "
+        f"{datetime.now().astimezone():%Y-%m-%d %H:%M %z}"
+    )
+    say(f"  revision {git_revision()}, python {platform.python_version()}, {os.cpu_count()} CPUs")
+    figures = measure_decision()
+    say()
+    for line in decision_figure_lines(figures):
         say(line)
     write_results()
     return 0 if all(figures.verdicts.values()) else 1

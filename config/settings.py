@@ -151,6 +151,8 @@ FORMAT_MODULE_PATH = ["config.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "staticfiles"
+# Uploaded files (identity photos, sealed): never served by URL, only through staff views.
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", str(VAR_DIR / "media")))
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns at start-up without it
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
@@ -337,6 +339,17 @@ PERIODIC_TASKS = [
         "minutes": 1,  # a sweep for live SMS whose after-commit task was lost
     },
     {
+        "name": "tranche:verification-retention",
+        "func": "apps.verification.tasks.delete_expired_evidence",
+        "schedule_type": "H",  # identity photos and bank transactions past their retention
+    },
+    {
+        "name": "tranche:decision-reviews",
+        "func": "apps.payments.tasks.queue_waiting_decisions_for_review",
+        "schedule_type": "I",
+        "minutes": 5,  # payments left in `maybe` past DECISION_REVIEW_AFTER_MINUTES
+    },
+    {
         "name": "tranche:sandbox-settlement-reports",
         "func": "apps.payments.tasks.write_sandbox_settlement_reports",
         "schedule_type": "H",  # the sandbox processor delivers yesterday's report
@@ -392,6 +405,25 @@ SMS_GATEWAY = os.environ.get("SMS_GATEWAY", "apps.verification.sms.OutboxSmsGate
 PHONE_CODE_TTL_MINUTES = 10
 PHONE_CODE_MAX_ATTEMPTS = 5
 PHONE_CODE_RESEND_SECONDS = int(os.environ.get("PHONE_CODE_RESEND_SECONDS", "30"))
+# Phone checks one address (IP) may start within an hour (the per-phone limit is in services).
+PHONE_CHECKS_PER_IP_PER_HOUR = int(os.environ.get("PHONE_CHECKS_PER_IP_PER_HOUR", "20"))
+
+# --- identity documents and bank data ----------------------------------------------------
+IDENTITY_PROVIDER = os.environ.get(
+    "IDENTITY_PROVIDER", "apps.verification.identity_sandbox.SandboxIdentityProvider"
+)
+BANK_DATA_PROVIDER = os.environ.get(
+    "BANK_DATA_PROVIDER", "apps.verification.bank_sandbox.SandboxBankDataProvider"
+)
+# Largest photo accepted (bytes) and largest image (pixels) decoded.
+IDENTITY_UPLOAD_MAX_BYTES = int(os.environ.get("IDENTITY_UPLOAD_MAX_BYTES", str(10 * 1024 * 1024)))
+IDENTITY_UPLOAD_MAX_PIXELS = 40_000_000
+# How long identity photos and bank transactions are kept after the check is decided.
+VERIFICATION_EVIDENCE_RETENTION_DAYS = int(
+    os.environ.get("VERIFICATION_EVIDENCE_RETENTION_DAYS", "30")
+)
+# A payment waiting on more information this long goes to the operators' review queue.
+DECISION_REVIEW_AFTER_MINUTES = int(os.environ.get("DECISION_REVIEW_AFTER_MINUTES", "60"))
 
 # --- plans and eligibility ---------------------------------------------------------------
 # Billing and shipping countries Tranche serves (ISO 3166-1 alpha-2).

@@ -79,3 +79,16 @@ def unseal(token: str) -> str:
         return _fernet().decrypt(token.encode("ascii")).decode()
     except (InvalidToken, UnicodeError) as error:
         raise UnsealError("the sealed value cannot be read with the configured keys") from error
+
+
+def seal_bytes(data: bytes) -> bytes:
+    """``data`` encrypted and authenticated (a Fernet token: ASCII, about 4/3 of the size)."""
+    return _fernet().encrypt(data)
+
+
+def unseal_bytes(token: bytes) -> bytes:
+    """The bytes ``seal_bytes`` sealed; raises UnsealError if no configured key opens them."""
+    try:
+        return _fernet().decrypt(token)
+    except InvalidToken as error:
+        raise UnsealError("the sealed value cannot be read with the configured keys") from error

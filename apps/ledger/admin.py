@@ -14,6 +14,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from djmoney.money import Money
 
+from apps.common.admin import ReadOnlyAdmin, ReadOnlyInline
 from apps.common.errors import DomainError
 
 from . import services
@@ -30,30 +31,6 @@ from .models import (
 from .selectors import account_statement
 
 STATEMENT_LINES = 50
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """The ledger's rows are written by services only."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Account)

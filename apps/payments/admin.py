@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+import apps.payments.admin_decisions  # noqa: F401  (registers the credit-decision pages)
 from apps.common.config_cache import config_cache
 from apps.common.dates import business_date
 from apps.payments import admin_payments  # noqa: F401  (registers the payment pages)

@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from apps.common.admin import ReadOnlyAdmin, ReadOnlyInline
 from apps.common.errors import DomainError
 from apps.payments.models import (
     Charge,
@@ -22,34 +23,6 @@ from apps.payments.models import (
     PotentialFraudFlag,
 )
 from apps.payments.notifications import notification_resend
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Payments change through their services only: nothing is edited here."""
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-    show_change_link = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class InstalmentInline(ReadOnlyInline):

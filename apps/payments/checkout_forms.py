@@ -103,3 +103,37 @@ class CodeForm(forms.Form):
 
 class PhoneChangeForm(forms.Form):
     phone = PhoneField(label=_("Mobile phone"), max_length=30)
+
+
+class IdentityPhotosForm(forms.Form):
+    """The document photo and the selfie. Only presence is checked here: what the files are
+    is checked by verification (by their content, never their name or declared type)."""
+
+    document = forms.FileField(
+        label=_("Photo of your identity card, passport or residence permit (front)"),
+        # On a phone, ``capture`` opens the camera (the back one for the document).
+        widget=forms.FileInput(attrs={"accept": "image/jpeg,image/png", "capture": "environment"}),
+    )
+    selfie = forms.FileField(
+        label=_("A photo of your face (selfie)"),
+        widget=forms.FileInput(attrs={"accept": "image/jpeg,image/png", "capture": "user"}),
+    )
+
+
+class BankConsentForm(forms.Form):
+    consent = forms.BooleanField(
+        label=_(
+            "I agree to share, read-only, the last 3 months of transactions of my bank account "
+            "with Tranche, for this credit decision only."
+        ),
+        error_messages={"required": _("Please tick the box to agree, or choose another option.")},
+    )
+
+
+class ReviewRequestForm(forms.Form):
+    message = forms.CharField(
+        label=_("Anything you want the person reviewing your request to know (optional)"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
+from django.core import signing
 from django.urls import reverse
 
 
@@ -26,3 +27,24 @@ def with_pid(url: str, payment_public_id: str) -> str:
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "pid"]
     query.append(("pid", payment_public_id))
     return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+# The explanation of a credit decision speaks of the customer's history with Tranche (at
+# every merchant): it opens on the device that paid, or from a signed link in our emails,
+# never from the payment URL alone (which the merchant knows).
+EXPLANATION_SALT = "tranche.checkout.explanation"
+EXPLANATION_LINK_MAX_AGE = 60 * 24 * 3600
+
+
+def explanation_url(payment_public_id: str) -> str:
+    path = reverse("payments:checkout-explanation", args=[payment_public_id])
+    token = signing.dumps(payment_public_id, salt=EXPLANATION_SALT)
+    return absolute(f"{path}?{urlencode({'t': token})}")
+
+
+def explanation_token_valid(payment_public_id: str, token: str) -> bool:
+    try:
+        signed = signing.loads(token, salt=EXPLANATION_SALT, max_age=EXPLANATION_LINK_MAX_AGE)
+    except signing.BadSignature:
+        return False
+    return signed == payment_public_id

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -142,11 +143,22 @@ class Card(models.Model):
     exp_month = models.PositiveSmallIntegerField()
     exp_year = models.PositiveSmallIntegerField()
     three_ds_authenticated_at = models.DateTimeField(null=True, blank=True)
+    # The processor's stable fingerprint of the card number: the same card, whoever adds it.
+    fingerprint = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField()
 
     class Meta:
         verbose_name = _("card")
         verbose_name_plural = _("cards")
+        indexes = [
+            # Velocity: how many people used this card lately, how many cards one person added.
+            models.Index(
+                fields=["livemode", "fingerprint", "created_at"],
+                condition=~Q(fingerprint=""),
+                name="card_fingerprint_idx",
+            ),
+            models.Index(fields=["customer", "created_at"], name="card_customer_idx"),
+        ]
 
     def __str__(self) -> str:
         return (
@@ -469,8 +481,15 @@ class CreditDecision(models.Model):
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="decisions")
     outcome = models.CharField(max_length=5, choices=Outcome.choices)
     score = models.IntegerField(default=0)
-    reasons = models.JSONField(default=list)  # [{"code": ..., "message": ...}]
+    # [{"code", "message", "points", "category"}], the ones that counted most first.
+    reasons = models.JSONField(default=list)
+    # The extra information a ``maybe`` asks for, in order: "phone", "identity", "bank".
+    asks = models.JSONField(default=list, blank=True)
+    # What the decision saw (features), so it can be explained and replayed later.
+    features = models.JSONField(default=dict, blank=True)
     rules_version = models.CharField(max_length=40)
+    # "checkout", "verification" (after more information), "operator" (a human review).
+    made_by = models.CharField(max_length=20, default="checkout")
     created_at = models.DateTimeField()
 
     class Meta:
@@ -479,6 +498,129 @@ class CreditDecision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.payment_id}: {self.outcome}"
+
+
+class DecisionRuleSet(models.Model):
+    """A version of the decision's rules: weights, thresholds and limits, as data.
+
+    Operators change the model by saving a new version (the admin copies the active one);
+    versions are never edited once a decision used them, so every past decision is explained
+    by the rules that made it (``CreditDecision.rules_version``). One version is active.
+    """
+
+    version = models.CharField(_("version"), max_length=40, unique=True)
+    rules = models.JSONField(_("rules"))
+    is_active = models.BooleanField(_("active"), default=False)
+    note = models.CharField(_("note"), max_length=500, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created at"))
+
+    class Meta:
+        verbose_name = _("decision rules")
+        verbose_name_plural = _("decision rules")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_active"], condition=Q(is_active=True), name="decision_rules_one_active"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.version
+
+
+class DenyListEntry(models.Model):
+    """Something Tranche will not lend to again: an email, a phone, a card (fingerprint) or
+    a device, fed by defaults, by merchants' fraud flags and by operators. Removing an entry
+    keeps its row (``removed_at``) as the record of why it was there."""
+
+    class Kind(models.TextChoices):
+        EMAIL = "email", _("Email")
+        PHONE = "phone", _("Phone")
+        CARD = "card", _("Card")
+        DEVICE = "device", _("Device")
+
+    class Source(models.TextChoices):
+        DEFAULT = "default", _("Payment in default")
+        FRAUD_FLAG = "fraud_flag", _("Merchant's fraud flag")
+        OPERATOR = "operator", _("Operator")
+
+    livemode = models.BooleanField(_("live mode"))
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    value = models.CharField(_("value"), max_length=254)  # normalised: lower-case email, E.164
+    source = models.CharField(_("source"), max_length=12, choices=Source.choices)
+    payment = models.ForeignKey(
+        Payment, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    note = models.CharField(_("note"), max_length=500, blank=True)
+    created_at = models.DateTimeField(_("created at"))
+    removed_at = models.DateTimeField(_("removed at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("deny-list entry")
+        verbose_name_plural = _("deny list")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["livemode", "kind", "value"],
+                condition=Q(removed_at__isnull=True),
+                name="denylist_one_live_entry",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.value}"
+
+
+class DecisionReview(models.Model):
+    """A human review of a credit decision: a payment left waiting on more information past
+    the time limit, or a decision the customer contested (GDPR art. 22). The operator's
+    approve or refuse is recorded here and as a new CreditDecision made by ``operator``."""
+
+    class Kind(models.TextChoices):
+        WAITING = "waiting", _("Waiting on more information")
+        CONTESTED = "contested", _("Contested by the customer")
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("To review")
+        APPROVED = "approved", _("Approved")
+        REFUSED = "refused", _("Refused")
+        CLOSED = "closed", _("Closed without a decision")
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="reviews")
+    decision = models.ForeignKey(CreditDecision, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.OPEN
+    )
+    customer_message = models.TextField(_("customer's message"), blank=True)
+    operator_note = models.TextField(_("operator's note"), blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created at"))
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("decision review")
+        verbose_name_plural = _("decision reviews")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["payment", "kind"],
+                condition=Q(status="open"),
+                name="review_one_open_per_payment_and_kind",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["open", "approved", "refused", "closed"]),
+                name="review_status_valid",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["created_at"], condition=Q(status="open"), name="review_open_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.get_status_display()})"
 
 
 class Charge(models.Model):
@@ -622,6 +764,9 @@ class Checkout(models.Model):
         PHONE = "phone", _("Phone check")
         THREE_DS = "three_ds", _("3-D Secure")
         DECISION = "decision", _("Decision")
+        MORE_INFO = "more_info", _("More information")
+        IDENTITY = "identity", _("Identity document")
+        BANK = "bank", _("Bank data")
         REFUSED = "refused", _("Refused")
         DONE = "done", _("Done")
 
@@ -641,8 +786,30 @@ class Checkout(models.Model):
     three_ds_completed_at = models.DateTimeField(null=True, blank=True)
     pay_in_full = models.BooleanField(default=False)
     refusal_code = models.CharField(max_length=40, blank=True)
+    # The browser (a random cookie) and address the customer came from, for velocity checks.
+    device_id = models.CharField(max_length=64, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    language = models.CharField(max_length=8, blank=True)  # of the pages, SMS and emails
+    # Extra information given after a ``maybe`` (verification's check ids).
+    identity_check_id = models.CharField(max_length=64, blank=True)
+    bank_check_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["device_id", "created_at"],
+                condition=~Q(device_id=""),
+                name="checkout_device_idx",
+            ),
+            # The review queue: checkouts waiting on more information.
+            models.Index(
+                fields=["updated_at"],
+                condition=Q(step__in=["more_info", "identity", "bank"]),
+                name="checkout_waiting_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.payment_id} at {self.step}"

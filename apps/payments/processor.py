@@ -41,6 +41,8 @@ class CardDetails:
     issuer_country: str  # ISO 3166-1 alpha-2
     exp_month: int
     exp_year: int
+    # The processor's stable fingerprint of the number: the same card gives the same one.
+    fingerprint: str = ""
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
 
 from apps.common.dates import BUSINESS_TZ, business_date
@@ -284,6 +285,7 @@ class SandboxProcessor:
             issuer_country=info.issuer_country,
             exp_month=card.exp_month,
             exp_year=card.exp_year,
+            fingerprint=salted_hmac("sandbox-card-fingerprint", digits).hexdigest()[:32],
         )
 
     def bin_lookup(self, *, bin: str) -> BinInfo | None:

@@ -44,3 +44,10 @@ def write_sandbox_settlement_reports() -> int:
     for livemode in (False, True):
         write_settlement_report(report_date=yesterday, livemode=livemode)
     return 2
+
+
+def queue_waiting_decisions_for_review() -> int:
+    """Payments left waiting on more information too long go to the operators' queue."""
+    from apps.payments.services.reviews import reviews_queue_waiting
+
+    return reviews_queue_waiting(now=timezone.now())

@@ -13,5 +13,15 @@ urlpatterns = [
         checkout_views.three_ds_return,
         name="checkout-3ds-return",
     ),
+    path(
+        "checkout/<str:payment_id>/bank",
+        checkout_views.bank_return,
+        name="checkout-bank-return",
+    ),
+    path(
+        "checkout/<str:payment_id>/explanation",
+        checkout_views.explanation,
+        name="checkout-explanation",
+    ),
     path("sandbox/acs/<str:reference>", sandbox_views.acs, name="sandbox-acs"),
 ]

@@ -10,18 +10,9 @@ from django.contrib import admin
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from apps.common.admin import ReadOnlyAdmin
+
 from .models import PhoneCheck, SmsMessage
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(PhoneCheck)
@@ -82,3 +73,10 @@ class SmsMessageAdmin(ReadOnlyAdmin):
         "error",
     ]
     readonly_fields = fields
+
+
+# The other admin modules register themselves on import (kept apart to keep this one short).
+from apps.verification import (  # noqa: E402
+    admin_bank,  # noqa: F401
+    admin_identity,  # noqa: F401
+)

@@ -112,3 +112,94 @@ class SmsProviderUnavailable(DomainError):
     code = "sms_provider_unavailable"
     http_status = 503
     default_message = _("Text messages cannot be sent right now. Please try again shortly.")
+
+
+class TooManyChecksFromAddress(DomainError):
+    """Too many phone checks started from one network address lately (someone scripting
+    the checkout to send codes to many numbers)."""
+
+    code = "phone_too_many_checks_from_address"
+    http_status = 429
+    default_message = _(
+        "Too many verification codes were requested from your connection. "
+        "Please try again in an hour."
+    )
+
+
+# --- identity-document checks ----------------------------------------------------------
+
+
+class UploadRefused(DomainError):
+    """A photo we will not take: wrong type, too big, too small, damaged or hostile.
+    ``field`` names the form field it came in (``document`` or ``selfie``)."""
+
+    code = "upload_refused"
+    http_status = 400
+    default_message = _("This file cannot be used. Please send a JPEG or PNG photo.")
+
+    def __init__(self, message: str | None = None, *, field: str = ""):
+        super().__init__(message, field=field)
+        self.field = field
+
+
+class IdentityCheckNotFound(NotFound):
+    def __init__(self, check_id: str):
+        super().__init__("identity_check", check_id)
+        self.message = str(_("This identity check does not exist."))
+        self.args = (self.message,)
+
+
+class IdentityCheckDecided(DomainError):
+    """The check is approved or rejected: nothing can be sent for it any more."""
+
+    code = "identity_check_decided"
+    http_status = 409
+    default_message = _("This identity check is already decided.")
+
+
+class IdentityCheckInProgress(DomainError):
+    """Photos were sent and the provider has not answered yet."""
+
+    code = "identity_check_in_progress"
+    http_status = 409
+    default_message = _("Your photos are being checked. Please wait for the answer.")
+
+
+class TooManyIdentitySubmissions(DomainError):
+    code = "identity_too_many_submissions"
+    http_status = 429
+    default_message = _("Too many attempts: no more photos can be sent for this check.")
+
+
+class IdentityFileGone(DomainError):
+    """The photo was deleted at the end of the retention period, or never sent."""
+
+    code = "identity_file_gone"
+    http_status = 404
+    default_message = _("This photo is not available (never sent, or deleted).")
+
+
+class IdentityProviderUnavailable(DomainError):
+    """The identity provider did not answer in time, or failed: sending again may work."""
+
+    code = "identity_provider_unavailable"
+    http_status = 503
+    default_message = _(
+        "The identity check service is not answering right now. Please try again in a moment."
+    )
+
+
+class IdentityWebhookRefused(DomainError):
+    """A call on the provider's webhook that is not signed by the provider, or unreadable."""
+
+    code = "identity_webhook_refused"
+    http_status = 400
+    default_message = "The signature or the body of this notification is not valid."
+
+
+class IdentityResultUnknown(DomainError):
+    """A provider result for a submission we do not know (or one replaced by newer photos)."""
+
+    code = "identity_result_unknown"
+    http_status = 404
+    default_message = "No identity check waits for this provider reference."

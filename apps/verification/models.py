@@ -42,6 +42,8 @@ class PhoneCheck(models.Model):
     subject = models.CharField(max_length=100, blank=True)
     # The language the SMS is written in, kept so a resend speaks the same one.
     language = models.CharField(max_length=8)
+    # Where the request came from, for the per-address limit (null when not from a browser).
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
     code_hash = models.CharField(max_length=64)
     test_code = models.CharField(max_length=6, blank=True)
     created_at = models.DateTimeField()
@@ -67,6 +69,11 @@ class PhoneCheck(models.Model):
             # Counting the checks started lately for one number (the per-number limit).
             models.Index(fields=["phone", "livemode", "created_at"], name="phonecheck_phone_idx"),
             models.Index(fields=["purpose", "subject"], name="phonecheck_subject_idx"),
+            models.Index(
+                fields=["ip_address", "created_at"],
+                condition=models.Q(ip_address__isnull=False),
+                name="phonecheck_ip_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -144,3 +151,177 @@ class SmsMessage(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+IDENTITY_CHECK_ID_PREFIX = "idcheck"
+BANK_CHECK_ID_PREFIX = "bankcheck"
+
+
+def new_identity_check_id() -> str:
+    return new_public_id(IDENTITY_CHECK_ID_PREFIX)
+
+
+def new_bank_check_id() -> str:
+    return new_public_id(BANK_CHECK_ID_PREFIX)
+
+
+def identity_file_path(instance, filename: str) -> str:
+    """Files are stored under a random name: nothing of the customer's file name is kept."""
+    return f"identity/{instance.public_id}/{new_public_id('file')}.bin"
+
+
+class IdentityCheck(models.Model):
+    """One identity-document check: a document photo and a selfie sent to the ID provider.
+
+    The files are stored encrypted (sealed bytes) under random names and deleted after the
+    retention period (``files_delete_after``); the provider's answer is kept as evidence
+    (``provider_result``), with our own match of the names and birth date the document shows
+    against the ones the caller expects. The caller names what the check is for with
+    ``purpose`` and ``subject`` (verification knows nothing of payments).
+    """
+
+    class Status(models.TextChoices):
+        WAITING_FILES = "waiting_files", _("Waiting for the photos")
+        SUBMITTED = "submitted", _("Being checked")
+        APPROVED = "approved", _("Approved")
+        REJECTED = "rejected", _("Rejected")
+        RETAKE = "retake", _("New photos needed")
+        PROVIDER_ERROR = "provider_error", _("Provider unavailable")
+
+    public_id = models.CharField(max_length=50, unique=True, default=new_identity_check_id)
+    livemode = models.BooleanField()
+    purpose = models.CharField(max_length=40)
+    subject = models.CharField(max_length=100, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.WAITING_FILES)
+    # Who the document must show.
+    expected_first_name = models.CharField(max_length=100)
+    expected_last_name = models.CharField(max_length=100)
+    expected_birth_date = models.DateField(null=True, blank=True)
+    # The photos, encrypted at rest; content types as we sniffed them, not as sent.
+    document_file = models.FileField(upload_to=identity_file_path, blank=True, max_length=200)
+    document_content_type = models.CharField(max_length=40, blank=True)
+    selfie_file = models.FileField(upload_to=identity_file_path, blank=True, max_length=200)
+    selfie_content_type = models.CharField(max_length=40, blank=True)
+    submissions = models.PositiveSmallIntegerField(default=0)
+    # The provider's answer and our match, kept as evidence.
+    provider_reference = models.CharField(max_length=100, blank=True)
+    provider_result = models.JSONField(default=dict, blank=True)
+    result_code = models.CharField(max_length=40, blank=True)
+    names_match = models.BooleanField(null=True)
+    birth_date_match = models.BooleanField(null=True)
+    created_at = models.DateTimeField()
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    files_delete_after = models.DateTimeField(null=True, blank=True)
+    files_deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("identity check")
+        verbose_name_plural = _("identity checks")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(
+                    status__in=[
+                        "waiting_files",
+                        "submitted",
+                        "approved",
+                        "rejected",
+                        "retake",
+                        "provider_error",
+                    ]
+                ),
+                name="identitycheck_status_valid",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["purpose", "subject"], name="identitycheck_subject_idx"),
+            # Webhooks and pulls find a check by the provider's reference.
+            models.Index(
+                fields=["provider_reference"],
+                condition=~models.Q(provider_reference=""),
+                name="identitycheck_provider_ref_idx",
+            ),
+            models.Index(fields=["-created_at"], name="identitycheck_latest_idx"),
+            # The retention sweep: files still stored whose time is up.
+            models.Index(
+                fields=["files_delete_after"],
+                condition=models.Q(files_deleted_at__isnull=True),
+                name="identitycheck_retention_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.public_id
+
+
+class BankCheck(models.Model):
+    """One read-only look at a customer's bank account through the aggregator: consent, the
+    connection, 3 months of transactions (kept as evidence until the retention date) and our
+    own analysis of them (income, fixed charges, credit repayments, overdraft days, gambling,
+    repayment capacity), shown to operators and read by the caller's decision."""
+
+    class Status(models.TextChoices):
+        STARTED = "started", _("Waiting for the bank")
+        ANALYSED = "analysed", _("Analysed")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled by the customer")
+
+    public_id = models.CharField(max_length=50, unique=True, default=new_bank_check_id)
+    livemode = models.BooleanField()
+    purpose = models.CharField(max_length=40)
+    subject = models.CharField(max_length=100, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.STARTED)
+    provider_reference = models.CharField(max_length=100, blank=True)
+    bank_name = models.CharField(max_length=100, blank=True)
+    account_holder = models.CharField(max_length=200, blank=True)
+    consent_at = models.DateTimeField()
+    created_at = models.DateTimeField()
+    analysed_at = models.DateTimeField(null=True, blank=True)
+    error_code = models.CharField(max_length=40, blank=True)
+    # Evidence and analysis.
+    transactions = models.JSONField(default=list, blank=True)
+    period_start = models.DateField(null=True, blank=True)
+    period_end = models.DateField(null=True, blank=True)
+    analysis = models.JSONField(default=dict, blank=True)
+    monthly_income_cents = models.BigIntegerField(null=True, blank=True)
+    repayment_capacity_cents = models.BigIntegerField(null=True, blank=True)
+    evidence_delete_after = models.DateTimeField(null=True, blank=True)
+    evidence_deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("bank-data check")
+        verbose_name_plural = _("bank-data checks")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=["started", "analysed", "failed", "cancelled"]),
+                name="bankcheck_status_valid",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["purpose", "subject"], name="bankcheck_subject_idx"),
+            models.Index(fields=["-created_at"], name="bankcheck_latest_idx"),
+            models.Index(
+                fields=["evidence_delete_after"],
+                condition=models.Q(evidence_deleted_at__isnull=True),
+                name="bankcheck_retention_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.public_id
+
+
+class SandboxBankConnection(models.Model):
+    """The sandbox aggregator's own record of a connection (what a real aggregator keeps on
+    its side): shared by every process, unlike a per-process cache."""
+
+    reference = models.CharField(max_length=100, unique=True)
+    livemode = models.BooleanField()
+    return_url = models.URLField(max_length=1000)
+    status = models.CharField(max_length=20, default="pending")
+    profile = models.CharField(max_length=20, blank=True)
+    created_at = models.DateTimeField()
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.reference

@@ -30,6 +30,7 @@ from apps.verification.errors import (
     SmsRejected,
     TooManyAttempts,
     TooManyChecks,
+    TooManyChecksFromAddress,
     TooManySends,
     WrongCode,
 )
@@ -39,7 +40,7 @@ from apps.verification.models import (
     SmsMessage,
     new_phone_check_id,
 )
-from apps.verification.phones import phone_normalise
+from apps.verification.phones import phone_mask, phone_normalise
 from apps.verification.sms import sms_gateway
 
 logger = logging.getLogger(__name__)
@@ -207,14 +208,23 @@ def _error_text(exc: Exception) -> str:
 
 
 def phone_check_start(
-    *, phone: str, livemode: bool, purpose: str, subject: str, language: str, now: datetime
+    *,
+    phone: str,
+    livemode: bool,
+    purpose: str,
+    subject: str,
+    language: str,
+    now: datetime,
+    ip_address: str | None = None,
 ) -> PhoneCheck:
     """Send a fresh 6-digit code to ``phone`` (any usual spelling; stored as E.164) and return
     the check that will verify it. The code is valid ``PHONE_CODE_TTL_MINUTES``; the SMS is
-    written in ``language`` (the site's default if it is not one we speak).
+    written in ``language`` (the site's default if it is not one we speak). ``ip_address`` is
+    where the request came from (None when not from a browser); it is kept on the check.
 
-    Raises ``InvalidPhone``, or ``TooManyChecks`` when the number received too many codes in
-    the last hour.
+    Raises ``InvalidPhone``, ``TooManyChecks`` when the number received too many codes in the
+    last hour, or ``TooManyChecksFromAddress`` when ``ip_address`` started
+    ``PHONE_CHECKS_PER_IP_PER_HOUR`` checks in the last hour (whatever the numbers).
     """
     phone = phone_normalise(phone)
     language = _supported_language(language)
@@ -226,6 +236,15 @@ def phone_check_start(
         ).count()
         if recent >= MAX_CHECKS_PER_PHONE_PER_HOUR:
             raise TooManyChecks()
+        if ip_address and _checks_from_address(ip_address, now) >= (
+            settings.PHONE_CHECKS_PER_IP_PER_HOUR
+        ):
+            logger.warning(
+                "phone checks: address %s refused after %d checks in an hour",
+                ip_address,
+                settings.PHONE_CHECKS_PER_IP_PER_HOUR,
+            )
+            raise TooManyChecksFromAddress()
         check = PhoneCheck.objects.create(
             public_id=public_id,
             phone=phone,
@@ -233,6 +252,7 @@ def phone_check_start(
             purpose=purpose,
             subject=subject,
             language=language,
+            ip_address=ip_address or None,
             code_hash=_code_hash(public_id=public_id, code=code),
             test_code="" if livemode else code,
             created_at=now,
@@ -276,20 +296,23 @@ def phone_check_resend(*, check_id: str, now: datetime) -> PhoneCheck:
     return check
 
 
-def phone_check_verify(*, check_id: str, code: str, now: datetime) -> PhoneCheck:
+def phone_check_verify(
+    *, check_id: str, code: str, now: datetime, ip_address: str | None = None
+) -> PhoneCheck:
     """Check the code the customer typed; returns the verified check.
 
     Raises ``WrongCode`` (with the attempts left), ``TooManyAttempts`` once
     ``PHONE_CODE_MAX_ATTEMPTS`` wrong codes were given (the last wrong one included: from then
     on even the right code is refused), ``CodeExpired`` past the code's lifetime. Verifying
     a verified check again with its code returns it. The row is locked, so wrong guesses sent
-    at the same moment are all counted.
+    at the same moment are all counted. ``ip_address`` (where this code came from) only goes
+    to the warning logged when the check gets locked.
     """
     typed = "".join(char for char in (code or "") if not char.isspace() and char != "-")
     with transaction.atomic():
         check = _check_locked(check_id)
         # Raised after the block, so the attempt just counted is committed, not rolled back.
-        refusal = _code_judge(check=check, typed=typed, now=now)
+        refusal = _code_judge(check=check, typed=typed, now=now, ip_address=ip_address)
     if refusal is not None:
         raise refusal
     return check
@@ -303,7 +326,9 @@ def phone_check_get(*, check_id: str) -> PhoneCheck:
         raise PhoneCheckNotFound(check_id) from exc
 
 
-def _code_judge(*, check: PhoneCheck, typed: str, now: datetime) -> Exception | None:
+def _code_judge(
+    *, check: PhoneCheck, typed: str, now: datetime, ip_address: str | None = None
+) -> Exception | None:
     """Decide on one typed code for a locked row, saving what changes; the refusal to raise,
     or None when the check is verified."""
     matches = _code_matches(check=check, typed=typed)
@@ -322,9 +347,26 @@ def _code_judge(*, check: PhoneCheck, typed: str, now: datetime) -> Exception | 
     if check.attempts >= max_attempts:
         check.locked_at = now
         check.save(update_fields=["attempts", "locked_at"])
+        # A likely brute force: operators (and alerting) must see which check, which number
+        # (masked) and from where.
+        logger.warning(
+            "phone check %s locked after %d wrong codes: phone %s, started from %s, "
+            "last code from %s",
+            check.public_id,
+            check.attempts,
+            phone_mask(check.phone),
+            check.ip_address or "unknown address",
+            ip_address or "unknown address",
+        )
         return TooManyAttempts()
     check.save(update_fields=["attempts"])
     return WrongCode(attempts_left=max_attempts - check.attempts)
+
+
+def _checks_from_address(ip_address: str, now: datetime) -> int:
+    return PhoneCheck.objects.filter(
+        ip_address=ip_address, created_at__gt=now - timedelta(hours=1)
+    ).count()
 
 
 def _check_locked(check_id: str) -> PhoneCheck:

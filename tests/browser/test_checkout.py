@@ -249,18 +249,20 @@ def test_a_3d_secure_card_pays_the_first_instalment_and_the_shop_gets_its_signed
     screenshot(page, "checkout_details_1280")
     page.get_by_role("button", name=re.compile(r"^Payer la première échéance")).click()
 
-    code_field = page.locator("input[name=code]")
-    expect(code_field).to_be_visible()
-    screenshot(page, "checkout_code_1280")
-    enter_the_test_code(page)
-    code_field.locator("xpath=ancestor::form").locator("button[type=submit]").click()
-
     approve = page.locator("button[name=decision][value=approve]")
     expect(approve).to_be_visible()
     assert "/sandbox/acs/" in page.url
     expect(page.locator("main")).to_contain_text("0014")
     screenshot(page, "checkout_bank_1280")
     approve.click()
+
+    # Back from 3-D Secure, a first-time customer is asked to prove their phone.
+    code_field = page.locator("input[name=code]")
+    expect(code_field).to_be_visible()
+    assert urlsplit(page.url).path == urlsplit(payment["url"]).path
+    screenshot(page, "checkout_code_1280")
+    enter_the_test_code(page)
+    code_field.locator("xpath=ancestor::form").locator("button[type=submit]").click()
 
     back = page.locator("a[data-redirect]")
     expect(back).to_have_attribute("href", return_url)
@@ -301,6 +303,8 @@ def test_on_a_phone_in_english_a_frictionless_card_goes_back_to_the_shop(
     context.add_cookies([{"name": "django_language", "value": "en", "url": live_server.url}])
     page = context.new_page()
     page.set_default_timeout(WAIT_MS)
+    visited: list[str] = []
+    page.on("framenavigated", lambda frame: visited.append(frame.url))
     try:
         page.goto(payment["url"])
 
@@ -310,11 +314,16 @@ def test_on_a_phone_in_english_a_frictionless_card_goes_back_to_the_shop(
         assert page.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scroll
         screenshot(page, "checkout_details_390_en")
         page.get_by_role("button", name=re.compile(r"^Pay the first instalment")).click()
+        # Frictionless: no bank page, straight back to the phone step (a first-time customer).
+        expect(page.locator("[data-testid=test-code]")).to_be_visible()
+        assert urlsplit(page.url).path == urlsplit(payment["url"]).path
+        assert not [url for url in visited if "/sandbox/acs/" in url], visited
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        screenshot(page, "checkout_code_390_en")
         enter_the_test_code(page)
         page.get_by_role("button", name="Confirm the code").click()
 
         expect(page.locator("a[data-redirect]")).to_have_attribute("href", return_url)
-        assert "/sandbox/acs/" not in page.url  # frictionless: no bank page
         page.wait_for_url(return_url, timeout=WAIT_MS)
     finally:
         context.close()

@@ -219,12 +219,26 @@ def test_tokenising_gives_the_bin_data_and_stores_no_card_number(processor):
         issuer_country="FR",
         exp_month=12,
         exp_year=EXP_YEAR,
+        fingerprint=card.fingerprint,
     )
     stored = SandboxCard.objects.get(token=card.token)
     assert (stored.bin, stored.last4, stored.scenario) == ("49701000", "0006", "success")
     everything = all_database_text()
     assert card.token in everything
     assert SUCCESS not in everything
+
+
+@pytest.mark.django_db
+def test_the_fingerprint_names_the_card_number_not_the_tokenisation(processor):
+    first = tokenise(processor, "4970 1000 0000 0006")
+    again = tokenise(processor, "4970100000000006", cvc="999")
+    other = tokenise(processor, "4000 0000 0000 0002")
+
+    assert first.token != again.token
+    assert first.fingerprint == again.fingerprint
+    assert first.fingerprint != other.fingerprint
+    assert len(first.fingerprint) == 32
+    assert "4970100000000006" not in first.fingerprint
 
 
 @pytest.mark.django_db

@@ -21,7 +21,7 @@ from apps.common.dates import business_date
 from apps.common.errors import DomainError
 from apps.common.money import to_cents
 from apps.payments import card_rules
-from apps.payments.decision import DecisionInput, decide
+from apps.payments.decision import BankFacts
 from apps.payments.links import absolute
 from apps.payments.models import Card, Charge, Checkout, CreditDecision, Customer, Payment
 from apps.payments.models import PaymentState as S
@@ -33,12 +33,15 @@ from apps.payments.services.charges import (
     charge_record,
     payment_payable_check,
 )
+from apps.payments.services.scoring import payment_score
 from apps.payments.services.transitions import (
     payment_event_record,
     payment_lock,
     payment_transition,
 )
+from apps.verification import bank, identity
 from apps.verification import services as verification
+from apps.verification.names import holder_names
 
 Step = Checkout.Step
 
@@ -147,10 +150,12 @@ def checkout_details_submit(
     card: CardDetails,
     language: str,
     now: datetime,
+    device_id: str = "",
+    ip_address: str | None = None,
 ) -> Checkout:
     """The customer's details, their acceptance of the terms and their card (already tokenised
-    by the processor): check the card rules and the customer's age, keep the card, and send the
-    code to the phone."""
+    by the processor): check the card rules and the customer's age, keep the card; 3-D Secure
+    comes next. ``device_id`` and ``ip_address`` say where the customer is (velocity checks)."""
     with transaction.atomic():
         payment, checkout = _locked(payment_id, steps=(Step.DETAILS, Step.CARD), now=now)
         last_due = payment.instalments.order_by("-number").values_list("due_date", flat=True)[0]
@@ -181,6 +186,8 @@ def checkout_details_submit(
                 detail={"codes": [refusal.code for refusal in refusals], "bin": card.bin},
             )
         else:
+            checkout.device_id = device_id[:64]
+            checkout.ip_address = ip_address
             checkout = _card_keep(payment, checkout, details, card, language=language, now=now)
     if refusals:
         raise CardRefused(refusals)
@@ -209,8 +216,14 @@ def _card_keep(
         issuer_country=card.issuer_country,
         exp_month=card.exp_month,
         exp_year=card.exp_year,
+        fingerprint=card.fingerprint,
         created_at=now,
     )
+    who = (details.first_name, details.last_name, details.birth_date)
+    if who != (checkout.first_name, checkout.last_name, checkout.birth_date):
+        # Another person (or a corrected name): earlier checks no longer speak for them.
+        checkout.identity_check_id = ""
+        checkout.bank_check_id = ""
     checkout.first_name = details.first_name
     checkout.last_name = details.last_name
     checkout.email = details.email
@@ -220,13 +233,12 @@ def _card_keep(
     checkout.card = saved
     checkout.three_ds_reference = ""
     checkout.three_ds_completed_at = None
-    if checkout.phone_verified_at is None or checkout.phone != details.phone:
+    if checkout.phone != details.phone:
         checkout.phone = details.phone
         checkout.phone_verified_at = None
-        checkout.phone_check_id = _phone_check_start(payment, details.phone, language, now)
-        checkout.step = Step.PHONE
-    else:
-        checkout.step = Step.THREE_DS  # a new card after a decline: the phone is known
+        checkout.phone_check_id = ""
+    checkout.language = language
+    checkout.step = Step.THREE_DS
     checkout.updated_at = now
     checkout.save()
     payment_event_record(
@@ -238,7 +250,9 @@ def _card_keep(
     return checkout
 
 
-def _phone_check_start(payment: Payment, phone: str, language: str, now: datetime) -> str:
+def _phone_check_start(
+    payment: Payment, phone: str, language: str, now: datetime, ip_address: str | None = None
+) -> str:
     check = verification.phone_check_start(
         phone=phone,
         livemode=payment.livemode,
@@ -246,6 +260,7 @@ def _phone_check_start(payment: Payment, phone: str, language: str, now: datetim
         subject=payment.public_id,
         language=language,
         now=now,
+        ip_address=ip_address,
     )
     return check.public_id
 
@@ -255,16 +270,37 @@ def checkout_phone_change(*, payment_id: int, phone: str, language: str, now: da
     with transaction.atomic():
         payment, checkout = _locked(payment_id, steps=(Step.PHONE,), now=now)
         checkout.phone = phone
-        checkout.phone_check_id = _phone_check_start(payment, phone, language, now)
+        checkout.phone_check_id = _phone_check_start(
+            payment, phone, language, now, checkout.ip_address
+        )
         checkout.updated_at = now
         checkout.save(update_fields=["phone", "phone_check_id", "updated_at"])
+    return checkout
+
+
+def checkout_phone_send(*, payment_id: int, now: datetime) -> Checkout:
+    """Send the code the decision asked for (once; ``checkout_phone_resend`` sends it again).
+    A refusal to send (too many codes for this number or address) leaves the step as it is,
+    with the pay-in-full offer beside it."""
+    with transaction.atomic():
+        payment, checkout = _locked(payment_id, steps=(Step.PHONE,), now=now)
+        if not checkout.phone_check_id:
+            checkout.phone_check_id = _phone_check_start(
+                payment, checkout.phone, checkout.language or "fr", now, checkout.ip_address
+            )
+            checkout.updated_at = now
+            checkout.save(update_fields=["phone_check_id", "updated_at"])
     return checkout
 
 
 def checkout_phone_resend(*, payment_id: int, now: datetime) -> Checkout:
     with transaction.atomic():
         _payment, checkout = _locked(payment_id, steps=(Step.PHONE,), now=now)
-        verification.phone_check_resend(check_id=checkout.phone_check_id, now=now)
+        check_id = checkout.phone_check_id
+        if check_id:
+            verification.phone_check_resend(check_id=check_id, now=now)
+    if not check_id:
+        return checkout_phone_send(payment_id=payment_id, now=now)
     return checkout
 
 
@@ -274,13 +310,15 @@ def checkout_phone_verify(*, payment_id: int, code: str, now: datetime) -> Check
     with transaction.atomic():
         _payment, checkout = _locked(payment_id, steps=(Step.PHONE,), now=now)
         check_id = checkout.phone_check_id
-    verification.phone_check_verify(check_id=check_id, code=code, now=now)
+    verification.phone_check_verify(
+        check_id=check_id, code=code, now=now, ip_address=checkout.ip_address
+    )
     with transaction.atomic():
         payment, checkout = _locked(payment_id, steps=(Step.PHONE,), now=now)
         if checkout.phone_check_id != check_id:  # the number changed meanwhile
             raise StepOutOfOrder()
         checkout.phone_verified_at = now
-        checkout.step = Step.THREE_DS
+        checkout.step = Step.DECISION  # decided again, now with the phone verified
         checkout.updated_at = now
         checkout.save(update_fields=["phone_verified_at", "step", "updated_at"])
         Customer.objects.filter(pk=payment.customer_id).update(
@@ -357,71 +395,175 @@ def checkout_three_ds_complete(*, payment_id: int, reference: str, now: datetime
     return checkout
 
 
-def checkout_decide(*, payment_id: int, now: datetime) -> CreditDecision:
-    """The credit decision on the checked customer and card; a yes is paid at once by the
-    caller (``checkout_pay``); a no offers to pay the whole amount."""
+def checkout_decide(*, payment_id: int, now: datetime, made_by: str = "checkout") -> CreditDecision:
+    """The credit decision on the checked customer and card, with whatever extra information
+    they gave. A yes is paid at once by the caller (``checkout_pay``); a maybe asks for the
+    next piece of information (the phone code, or the more-information page); a no offers
+    to pay the whole amount."""
     with transaction.atomic():
         payment, checkout = _locked(payment_id, steps=(Step.DECISION,), now=now)
-        outstanding = _outstanding_cents(payment)
-        decision = decide(
-            DecisionInput(
-                purchase_cents=to_cents(payment.purchase_amount),
-                installments_count=payment.installments_count,
-                is_pay_later=payment.is_pay_later,
-                customer_age=_age(checkout.birth_date, business_date(now)),
-                card_funding=checkout.card.funding,
-                email=checkout.email,
-                livemode=payment.livemode,
-                outstanding_cents=outstanding,
-            )
-        )
-        row = CreditDecision.objects.create(
+        row = payment_score(
             payment=payment,
-            outcome=decision.outcome,
-            score=decision.score,
-            reasons=[{"code": r.code, "message": r.message} for r in decision.reasons],
-            rules_version=decision.rules_version,
-            created_at=now,
+            checkout=checkout,
+            now=now,
+            made_by=made_by,
+            identity=_identity_fact(checkout),
+            bank=_bank_fact(checkout),
         )
-        state = {"yes": S.SCORED_YES, "maybe": S.SCORED_MAYBE, "no": S.SCORED_NO}[decision.outcome]
+        state = {"yes": S.SCORED_YES, "maybe": S.SCORED_MAYBE, "no": S.SCORED_NO}[row.outcome]
         payment_transition(payment, state, now=now, kind="scored", detail={"decision": row.pk})
-        if decision.outcome != "yes":
+        if row.outcome == "no":
             checkout.step = Step.REFUSED
-            checkout.refusal_code = decision.outcome
-            checkout.updated_at = now
-            checkout.save(update_fields=["step", "refusal_code", "updated_at"])
+            checkout.refusal_code = "no"
+        elif row.outcome == "maybe" and row.asks[0] == "phone":
+            checkout.phone_check_id = ""  # sent by checkout_phone_send, in its own step
+            checkout.step = Step.PHONE
+        elif row.outcome == "maybe":
+            checkout.step = Step.MORE_INFO
+            checkout.refusal_code = "maybe"
+        checkout.updated_at = now
+        checkout.save(update_fields=["step", "refusal_code", "phone_check_id", "updated_at"])
     return row
 
 
-def _outstanding_cents(payment: Payment) -> int:
-    """What the customer owes or is about to owe on their other plans: principal, fees and
-    interest of unpaid instalments of accepted plans, and every instalment of plans accepted
-    but not yet charged. The customer row is locked, so two checkouts of one customer are
-    decided one after the other."""
-    from apps.payments.models import Instalment
-
-    Customer.objects.select_for_update().filter(pk=payment.customer_id).first()
-    owed = (
-        Instalment.objects.filter(
-            payment__customer_id=payment.customer_id,
-            payment__livemode=payment.livemode,
-            payment__state__in=[
-                S.SCORED_YES,
-                S.IN_PROGRESS,
-                S.LATE_DUNNING,
-                S.LATE_CONTACT_CUSTOMER,
-                S.DEFAULT,
-            ],
-            state__in=["pending", "incident", "claimed"],
-        )
-        .exclude(payment_id=payment.pk)
-        .values_list("purchase_amount", "customer_fee", "customer_interest")
+def _identity_fact(checkout: Checkout) -> str:
+    """What the identity check says, for the decision: "" when none was finished."""
+    if not checkout.identity_check_id:
+        return ""
+    check = identity.identity_check_get(check_id=checkout.identity_check_id)
+    if check.status in ("retake", "provider_error") and identity.identity_attempts_left(check) == 0:
+        return "exhausted"  # no more photos may be sent: ask something else, or decide
+    return {"approved": "approved", "rejected": "rejected", "submitted": "pending"}.get(
+        check.status, ""
     )
-    return sum(to_cents(a) + to_cents(b) + to_cents(c) for a, b, c in owed)
 
 
-def _age(birth_date: date | None, today: date) -> int:
-    return 0 if birth_date is None else card_rules.age_on(birth_date, today=today)
+def _bank_fact(checkout: Checkout) -> BankFacts | None:
+    if not checkout.bank_check_id:
+        return None
+    check = bank.bank_check_get(check_id=checkout.bank_check_id)
+    holder = (check.analysis or {}).get("bank_holder_name") or ""
+    status = check.status
+    if status == "analysed" and not holder_names(
+        holder, first_name=checkout.first_name, last_name=checkout.last_name
+    ):
+        status = "holder_mismatch"  # someone else's account says nothing of this customer
+    return BankFacts(
+        status=status,
+        repayment_capacity_cents=check.repayment_capacity_cents or 0,
+        monthly_income_cents=check.monthly_income_cents or 0,
+        flags=tuple((check.analysis or {}).get("flags", ())),
+    )
+
+
+# Where a customer not (yet) accepted may take the offer to pay everything now instead.
+PAY_IN_FULL_STEPS = (Step.REFUSED, Step.MORE_INFO, Step.IDENTITY, Step.BANK, Step.PHONE)
+
+
+# --- more information after a maybe -------------------------------------------------------
+
+
+def checkout_identity_start(*, payment_id: int, now: datetime) -> Checkout:
+    """The customer agrees to show an identity document: open the check (the names and birth
+    date it must show are the ones given at checkout)."""
+    with transaction.atomic():
+        payment, checkout = _locked(payment_id, steps=(Step.MORE_INFO, Step.IDENTITY), now=now)
+        check = identity.identity_check_start(
+            livemode=payment.livemode,
+            purpose="checkout",
+            subject=payment.public_id,
+            first_name=checkout.first_name,
+            last_name=checkout.last_name,
+            birth_date=checkout.birth_date,
+            now=now,
+        )
+        checkout.identity_check_id = check.public_id
+        checkout.step = Step.IDENTITY
+        checkout.updated_at = now
+        checkout.save(update_fields=["identity_check_id", "step", "updated_at"])
+        payment_event_record(payment, kind="identity_check_started", now=now)
+    return checkout
+
+
+def checkout_identity_submit(*, payment_id: int, document, selfie, now: datetime) -> Checkout:
+    """The photos: checked and handed to the ID provider by verification (outside any
+    transaction here: the provider is an outside party). Its answer comes later."""
+    with transaction.atomic():
+        _payment, checkout = _locked(payment_id, steps=(Step.IDENTITY,), now=now)
+        check_id = checkout.identity_check_id
+    identity.identity_check_submit(check_id=check_id, document=document, selfie=selfie, now=now)
+    return checkout
+
+
+def checkout_identity_refresh(*, payment_id: int, now: datetime) -> bool:
+    """Ask whether the ID provider has answered; True when the answer is in and the payment
+    is ready to be decided again."""
+    with transaction.atomic():
+        _payment, checkout = _locked(payment_id, steps=(Step.IDENTITY,), now=now)
+        check_id = checkout.identity_check_id
+    check = identity.identity_check_refresh(check_id=check_id, now=now)
+    exhausted = identity.identity_attempts_left(check) == 0 and check.status in (
+        "retake",
+        "provider_error",
+    )
+    if check.status not in ("approved", "rejected") and not exhausted:
+        return False
+    with transaction.atomic():
+        payment, checkout = _locked(payment_id, steps=(Step.IDENTITY,), now=now)
+        if checkout.identity_check_id != check_id:
+            return False
+        checkout.step = Step.DECISION
+        checkout.updated_at = now
+        checkout.save(update_fields=["step", "updated_at"])
+        payment_event_record(
+            payment, kind="identity_checked", now=now, detail={"status": check.status}
+        )
+    return True
+
+
+def checkout_bank_start(*, payment_id: int, return_path: str, now: datetime) -> str:
+    """The customer consents to share 3 months of bank data: open the connection with the
+    aggregator (outside any transaction); returns where to send the browser."""
+    with transaction.atomic():
+        payment, checkout = _locked(payment_id, steps=(Step.MORE_INFO, Step.BANK), now=now)
+        holder = f"{checkout.first_name} {checkout.last_name}".strip()
+    check, redirect_url = bank.bank_check_start(
+        livemode=payment.livemode,
+        purpose="checkout",
+        subject=payment.public_id,
+        account_holder=holder,
+        return_url=absolute(return_path),
+        now=now,
+    )
+    with transaction.atomic():
+        payment, checkout = _locked(payment_id, steps=(Step.MORE_INFO, Step.BANK), now=now)
+        checkout.bank_check_id = check.public_id
+        checkout.step = Step.BANK
+        checkout.updated_at = now
+        checkout.save(update_fields=["bank_check_id", "step", "updated_at"])
+        payment_event_record(payment, kind="bank_check_started", now=now)
+    return redirect_url
+
+
+def checkout_bank_complete(*, payment_id: int, reference: str, now: datetime) -> bool:
+    """The browser is back from the aggregator: fetch and analyse the transactions (through
+    verification, outside any transaction). True when the analysis is in and the payment is
+    ready to be decided again; False when the customer cancelled (back to the choices)."""
+    with transaction.atomic():
+        _payment, checkout = _locked(payment_id, steps=(Step.BANK,), now=now)
+        check_id = checkout.bank_check_id
+    started = bank.bank_check_get(check_id=check_id)
+    if not reference or reference not in (started.public_id, started.provider_reference):
+        raise StepOutOfOrder()
+    check = bank.bank_check_complete(check_id=check_id, now=now)
+    with transaction.atomic():
+        payment, checkout = _locked(payment_id, steps=(Step.BANK,), now=now)
+        analysed = check.status == "analysed"
+        checkout.step = Step.DECISION if analysed else Step.MORE_INFO
+        checkout.updated_at = now
+        checkout.save(update_fields=["step", "updated_at"])
+        payment_event_record(payment, kind="bank_checked", now=now, detail={"status": check.status})
+    return analysed
 
 
 def checkout_pay_in_full_start(*, payment_id: int, return_path: str, now: datetime) -> str:
@@ -429,13 +571,50 @@ def checkout_pay_in_full_start(*, payment_id: int, return_path: str, now: dateti
     bank authenticates that amount (3-D Secure) before it is charged. Returns where to send
     the browser."""
     with transaction.atomic():
-        _payment, checkout = _locked(payment_id, steps=(Step.REFUSED,), now=now)
+        payment, checkout = _locked(payment_id, steps=PAY_IN_FULL_STEPS, now=now)
+        if payment.state not in (S.SCORED_MAYBE, S.SCORED_NO):
+            raise StepOutOfOrder()
         checkout.pay_in_full = True
         checkout.step = Step.THREE_DS
         checkout.three_ds_reference = ""
         checkout.updated_at = now
         checkout.save(update_fields=["pay_in_full", "step", "three_ds_reference", "updated_at"])
     return checkout_three_ds_start(payment_id=payment_id, return_path=return_path, now=now)
+
+
+def yes_for_current_card(payment: Payment, checkout: Checkout) -> bool:
+    """Whether the payment holds a yes that covers the customer's current details and card:
+    one decided after the card's 3-D Secure, or an operator's approval given after the
+    details were last sent. A yes given before the customer changed card or details does
+    not cover the new ones."""
+    if payment.state != S.SCORED_YES:
+        return False
+    latest = payment.decisions.order_by("-created_at", "-id").first()
+    if latest is None or latest.outcome != "yes":
+        return False
+    if latest.made_by == "operator":
+        return operator_yes_stands(latest, checkout)
+    return (
+        checkout.three_ds_completed_at is not None
+        and latest.created_at >= checkout.three_ds_completed_at
+    )
+
+
+def operator_yes_stands(decision: CreditDecision, checkout: Checkout) -> bool:
+    return checkout.terms_accepted_at is None or decision.created_at >= checkout.terms_accepted_at
+
+
+def approved_by_operator(payment: Payment, checkout: Checkout) -> bool:
+    """An operator approved this customer (a human review) since they last sent details:
+    their new 3-D Secure is paid on without another automatic decision."""
+    latest = payment.decisions.order_by("-created_at", "-id").first()
+    return (
+        payment.state == S.SCORED_YES
+        and latest is not None
+        and latest.made_by == "operator"
+        and latest.outcome == "yes"
+        and operator_yes_stands(latest, checkout)
+    )
 
 
 def checkout_pay(*, payment_id: int, now: datetime) -> Payment:
@@ -447,7 +626,7 @@ def checkout_pay(*, payment_id: int, now: datetime) -> Payment:
         in_full = checkout.pay_in_full
         if in_full and payment.state not in (S.SCORED_NO, S.SCORED_MAYBE):
             raise StepOutOfOrder()
-        if not in_full and payment.state != S.SCORED_YES:
+        if not in_full and not yes_for_current_card(payment, checkout):
             raise StepOutOfOrder()
         amount = _checkout_charge_cents(payment, in_full=in_full)
         if amount == 0:

@@ -32,6 +32,7 @@ from apps.payments.models import (
     PotentialFraudFlag,
 )
 from apps.payments.selectors import eligibility_check
+from apps.payments.services.deny_list import deny_list_add_for_payment
 from apps.payments.services.inserts import Insert, inserts_run
 from apps.payments.services.orders import order_rows
 from apps.payments.services.transitions import (
@@ -525,9 +526,20 @@ def payments_expire(*, now: datetime, batch_size: int = 500) -> int:
 @transaction.atomic
 def potential_fraud_flag(*, payment: Payment, reason: str, now) -> PotentialFraudFlag:
     """Record a merchant's report that a payment looks wrong (plugins send
-    ``amount_mismatch`` or ``state_error``, sometimes with details)."""
-    flag = PotentialFraudFlag.objects.create(payment=payment, reason=reason or "", created_at=now)
-    payment_event_record(payment, kind="potential_fraud", now=now, detail={"reason": reason})
+    ``amount_mismatch`` or ``state_error``, sometimes with details); it feeds the deny list."""
+    with transaction.atomic():
+        flag = PotentialFraudFlag.objects.create(
+            payment=payment, reason=reason or "", created_at=now
+        )
+        payment_event_record(payment, kind="potential_fraud", now=now, detail={"reason": reason})
+        # The customer's email, phone, card and device go on the deny list (operators may
+        # take them off in the admin).
+        deny_list_add_for_payment(
+            payment=payment,
+            source="fraud_flag",
+            note=f"Flagged by the merchant: {reason}"[:500],
+            now=now,
+        )
     return flag
 
 
