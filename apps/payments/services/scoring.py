@@ -10,10 +10,10 @@ and cannot both use the same room under the exposure limit.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import phonenumbers
-from django.db.models import Count, DecimalField, ExpressionWrapper, F, Q, Sum
-from django.db.models.functions import Coalesce
+from django.db import connection
 
 from apps.common.dates import business_date
 from apps.common.money import decimal_to_cents, to_cents
@@ -33,7 +33,6 @@ from apps.payments.models import (
     Customer,
     DecisionRuleSet,
     DenyListEntry,
-    Instalment,
     Payment,
 )
 from apps.payments.models import PaymentState as S
@@ -78,28 +77,29 @@ def decision_features(
     identity: str = "",
     bank: BankFacts | None = None,
     rules: RuleSet | None = None,
-    customer: Customer | None = None,
+    lock_customer: bool = False,
 ) -> Features:
-    """What the decision looks at for this payment's checkout (see decision.Features)."""
+    """What the decision looks at for this payment's checkout (see decision.Features): the
+    customer's row (locked when asked) and one statement for everything else
+    (``FEATURES_SQL``)."""
     rules = (rules or rules_active()).data
-    customer_id = payment.customer_id
-    if customer is None:
-        customer = Customer.objects.only("phone", "phone_verified_at").get(pk=customer_id)
     card = checkout.card
+    customer = Customer.objects.only("phone", "phone_verified_at")
+    if lock_customer:  # two checkouts of one customer are decided one after the other
+        customer = customer.select_for_update()
+    customer = customer.get(pk=payment.customer_id)
+    seen = _features_read(payment, checkout, card, now=now, rules=rules)
     billing = payment.billing_address or {}
     shipping = payment.shipping_address or {}
     billing_country = (checkout.address.get("country") or billing.get("country") or "").upper()
     shipping_country = (shipping.get("country") or "").upper()
-    linked = _linked_customers(payment, checkout, card)
-    history = _history(payment, linked, now=now, rules=rules)
-    owed = _owed(payment, linked)
     merchant_said = payment.website_customer_details or {}
     return Features(
         livemode=payment.livemode,
         purchase_cents=to_cents(payment.purchase_amount),
         installments_count=payment.installments_count,
         is_pay_later=payment.is_pay_later,
-        largest_instalment_cents=_largest_instalment_cents(payment),
+        largest_instalment_cents=decimal_to_cents(seen["largest"] or 0),
         customer_age=_age(checkout.birth_date, business_date(now)),
         email=checkout.email,
         phone_country=_phone_country(checkout.phone),
@@ -109,20 +109,20 @@ def decision_features(
         and _address_key(shipping) != _address_key({**billing, **checkout.address}),
         card_funding=card.funding if card else "",
         card_issuer_country=card.issuer_country if card else "",
-        paid_plans=history["paid"],
-        open_plans=history["open"],
-        outstanding_cents=owed["cents"],
-        late_instalments=owed["late"],
-        defaulted_plans=history["defaulted"],
-        customer_payments_recent=history["recent"],
-        customer_cards_recent=_customer_cards_recent(customer_id, now=now, rules=rules),
-        card_customers_recent=_card_customers_recent(payment, card, now=now, rules=rules),
-        phone_customers_recent=_phone_customers(payment, checkout.phone),
-        device_customers_recent=_device_customers_recent(payment, checkout, now=now, rules=rules),
+        paid_plans=seen["paid"],
+        open_plans=seen["open"],
+        outstanding_cents=decimal_to_cents(seen["owed"]),
+        late_instalments=seen["late"],
+        defaulted_plans=seen["defaulted"],
+        customer_payments_recent=seen["recent"],
+        customer_cards_recent=seen["cards_recent"],
+        card_customers_recent=seen["card_customers"] + 1,
+        phone_customers_recent=seen["phone_customers"] + 1,
+        device_customers_recent=seen["device_customers"] + 1,
         merchant_new_customer=_bool_or_none(merchant_said.get("new_customer")),
         merchant_guest=_bool_or_none(merchant_said.get("is_guest")),
         merchant_previous_orders=_previous_orders(merchant_said),
-        denied=_denied(payment, checkout, card),
+        denied=tuple(seen["denied"]),
         phone_verified=bool(
             checkout.phone_verified_at
             or (customer.phone_verified_at and customer.phone == checkout.phone and customer.phone)
@@ -143,11 +143,6 @@ def payment_score(
 ) -> CreditDecision:
     """Decide on the payment and record the decision. The caller holds the payment's lock
     (inside a transaction); the customer's row is locked here for the exposure limit."""
-    customer = (
-        Customer.objects.select_for_update()
-        .only("phone", "phone_verified_at")
-        .get(pk=payment.customer_id)
-    )
     rules = rules_active()
     features = decision_features(
         payment=payment,
@@ -156,7 +151,7 @@ def payment_score(
         identity=identity,
         bank=bank,
         rules=rules,
-        customer=customer,
+        lock_customer=True,
     )
     decision = decide(features, rules)
     return CreditDecision.objects.create(
@@ -172,137 +167,94 @@ def payment_score(
     )
 
 
-# --- the features' queries ---------------------------------------------------------------
+# --- the features' query -----------------------------------------------------------------
+
+# Everything the decision reads besides the customer's row, in one statement: the customers
+# linked to this one (same card fingerprint, same verified phone), their plans and what they
+# owe (good history is the customer's own: a shared card does not lend it), the velocity
+# counts, the plan's largest instalment and the deny list's matches. Each part is an indexed
+# lookup (see the indexes on Card, Customer, Checkout, Payment and DenyListEntry).
+FEATURES_SQL = """
+WITH linked AS (
+    SELECT %(own)s::bigint AS id
+    UNION
+    SELECT customer_id FROM payments_card
+    WHERE %(fingerprint)s <> '' AND livemode = %(live)s AND fingerprint = %(fingerprint)s
+    UNION
+    SELECT id FROM payments_customer
+    WHERE %(phone)s <> '' AND livemode = %(live)s AND phone = %(phone)s
+      AND phone_verified_at IS NOT NULL
+),
+plans AS (
+    SELECT p.id, p.customer_id, p.state, p.created_at, p.paid_in_full_fallback
+    FROM payments_payment p
+    WHERE p.customer_id IN (SELECT id FROM linked) AND p.livemode = %(live)s
+      AND p.id <> %(payment)s
+)
+SELECT
+    (SELECT count(*) FROM plans
+     WHERE customer_id = %(own)s AND state = 'paid' AND NOT paid_in_full_fallback) AS paid,
+    (SELECT count(*) FROM plans WHERE state = ANY(%(open_states)s)) AS open,
+    (SELECT count(*) FROM plans WHERE state = ANY(%(defaulted_states)s)) AS defaulted,
+    (SELECT count(*) FROM plans
+     WHERE customer_id = %(own)s AND created_at >= %(recent_since)s
+       AND state = ANY(%(scored_states)s)) AS recent,
+    (SELECT coalesce(sum(i.purchase_amount + i.customer_fee + i.customer_interest), 0)
+     FROM payments_instalment i JOIN plans ON plans.id = i.payment_id
+     WHERE plans.state = ANY(%(owing_states)s) AND i.state = ANY(%(owed_states)s)) AS owed,
+    (SELECT count(*) FROM payments_instalment i JOIN plans ON plans.id = i.payment_id
+     WHERE plans.state = ANY(%(owing_states)s) AND i.state = 'incident') AS late,
+    (SELECT max(purchase_amount + customer_fee + customer_interest)
+     FROM payments_instalment WHERE payment_id = %(payment)s) AS largest,
+    (SELECT count(DISTINCT fingerprint) FROM payments_card
+     WHERE customer_id = %(own)s AND created_at >= %(cards_since)s
+       AND fingerprint <> '') AS cards_recent,
+    (SELECT count(DISTINCT customer_id) FROM payments_card
+     WHERE %(fingerprint)s <> '' AND livemode = %(live)s AND fingerprint = %(fingerprint)s
+       AND created_at >= %(card_since)s AND customer_id <> %(own)s) AS card_customers,
+    (SELECT count(*) FROM payments_customer
+     WHERE %(phone)s <> '' AND livemode = %(live)s AND phone = %(phone)s
+       AND id <> %(own)s) AS phone_customers,
+    (SELECT count(DISTINCT p.customer_id) FROM payments_checkout c
+     JOIN payments_payment p ON p.id = c.payment_id
+     WHERE %(device)s <> '' AND c.device_id = %(device)s AND c.created_at >= %(device_since)s
+       AND p.livemode = %(live)s AND p.customer_id <> %(own)s) AS device_customers,
+    (SELECT coalesce(array_agg(DISTINCT kind ORDER BY kind), '{}') FROM payments_denylistentry
+     WHERE livemode = %(live)s AND removed_at IS NULL AND value <> '' AND (
+        (kind = 'email' AND value = %(email)s) OR (kind = 'phone' AND value = %(phone)s)
+        OR (kind = 'card' AND value = %(fingerprint)s)
+        OR (kind = 'device' AND value = %(device)s))) AS denied
+"""
 
 
-def _linked_customers(payment: Payment, checkout: Checkout, card: Card | None) -> list[int]:
-    """This customer and the ones known by the same card or verified phone: what they owe
-    and how they repaid counts against this checkout too, so a new email does not reset the
-    exposure limit or a default."""
-    same = Q(pk=payment.customer_id)
-    if card is not None and card.fingerprint:
-        same |= Q(cards__fingerprint=card.fingerprint, cards__livemode=payment.livemode)
-    if checkout.phone:
-        same |= Q(phone=checkout.phone, phone_verified_at__isnull=False)
-    return list(
-        Customer.objects.filter(same, livemode=payment.livemode)
-        .values_list("pk", flat=True)
-        .distinct()[:50]
-    )
-
-
-def _history(payment: Payment, linked: list[int], *, now: datetime, rules: dict) -> dict:
-    """Plans paid and payments made lately are this customer's own; open and defaulted
-    plans are counted across the linked customers."""
-    hours = rules["rules"]["velocity_customer_payments"].get("hours", 24)
-    own = Q(customer_id=payment.customer_id)
-    return (
-        Payment.objects.filter(customer_id__in=linked, livemode=payment.livemode)
-        .exclude(pk=payment.pk)
-        .aggregate(
-            paid=Count("pk", filter=own & Q(state=S.PAID, paid_in_full_fallback=False)),
-            open=Count("pk", filter=Q(state__in=OPEN_STATES)),
-            defaulted=Count("pk", filter=Q(state__in=DEFAULTED_STATES)),
-            recent=Count(
-                "pk",
-                filter=own
-                & Q(
-                    created_at__gte=now - timedelta(hours=hours),
-                    state__in=(*ACCEPTED_STATES, S.SCORED_MAYBE, S.SCORED_NO),
-                ),
-            ),
-        )
-    )
-
-
-def _owed(payment: Payment, linked: list[int]) -> dict[str, int]:
-    """What the linked customers owe (or are about to owe) on their other accepted plans,
-    and how many of those instalments are late."""
-    total = ExpressionWrapper(
-        F("purchase_amount") + F("customer_fee") + F("customer_interest"),
-        output_field=DecimalField(max_digits=14, decimal_places=2),
-    )
-    row = (
-        Instalment.objects.filter(
-            payment__customer_id__in=linked,
-            payment__livemode=payment.livemode,
-            payment__state__in=(*OPEN_STATES, S.DEFAULT),
-            state__in=OWED_INSTALMENT_STATES,
-        )
-        .exclude(payment_id=payment.pk)
-        .aggregate(
-            owed=Coalesce(Sum(total), 0, output_field=total.output_field),
-            late=Count("pk", filter=Q(state="incident")),
-        )
-    )
-    return {"cents": decimal_to_cents(row["owed"]), "late": row["late"]}
-
-
-def _largest_instalment_cents(payment: Payment) -> int:
-    amounts = payment.instalments.values_list(
-        "purchase_amount", "customer_fee", "customer_interest"
-    )
-    return max((decimal_to_cents(a + b + c) for a, b, c in amounts), default=0)
-
-
-def _customer_cards_recent(customer_id: int, *, now: datetime, rules: dict) -> int:
-    days = rules["rules"]["velocity_customer_cards"].get("days", 7)
-    return (
-        Card.objects.filter(customer_id=customer_id, created_at__gte=now - timedelta(days=days))
-        .exclude(fingerprint="")
-        .values("fingerprint")
-        .distinct()
-        .count()
-    )
-
-
-def _card_customers_recent(payment: Payment, card: Card | None, *, now, rules: dict) -> int:
-    if card is None or not card.fingerprint:
-        return 1
-    days = rules["rules"]["velocity_card_customers"].get("days", 30)
-    others = (
-        Card.objects.filter(
-            livemode=payment.livemode,
-            fingerprint=card.fingerprint,
-            created_at__gte=now - timedelta(days=days),
-        )
-        .exclude(customer_id=payment.customer_id)
-        .values("customer_id")
-        .distinct()
-        .count()
-    )
-    return others + 1
-
-
-def _phone_customers(payment: Payment, phone: str) -> int:
-    if not phone:
-        return 1
-    others = (
-        Customer.objects.filter(livemode=payment.livemode, phone=phone)
-        .exclude(pk=payment.customer_id)
-        .count()
-    )
-    return others + 1
-
-
-def _device_customers_recent(
-    payment: Payment, checkout: Checkout, *, now: datetime, rules: dict
-) -> int:
-    if not checkout.device_id:
-        return 1
-    hours = rules["rules"]["velocity_device_customers"].get("hours", 24)
-    others = (
-        Checkout.objects.filter(
-            device_id=checkout.device_id,
-            created_at__gte=now - timedelta(hours=hours),
-            payment__livemode=payment.livemode,
-        )
-        .exclude(payment__customer_id=payment.customer_id)
-        .values("payment__customer_id")
-        .distinct()
-        .count()
-    )
-    return others + 1
+def _features_read(
+    payment: Payment, checkout: Checkout, card: Card | None, *, now: datetime, rules: dict
+) -> dict[str, Any]:
+    velocity = rules["rules"]
+    params = {
+        "own": payment.customer_id,
+        "payment": payment.pk,
+        "live": payment.livemode,
+        "fingerprint": card.fingerprint if card is not None else "",
+        "phone": checkout.phone,
+        "device": checkout.device_id,
+        "email": checkout.email.strip().lower(),
+        "open_states": list(OPEN_STATES),
+        "defaulted_states": list(DEFAULTED_STATES),
+        "scored_states": [*ACCEPTED_STATES, S.SCORED_MAYBE, S.SCORED_NO],
+        "owing_states": [*OPEN_STATES, S.DEFAULT],
+        "owed_states": list(OWED_INSTALMENT_STATES),
+        "recent_since": now
+        - timedelta(hours=velocity["velocity_customer_payments"].get("hours", 24)),
+        "cards_since": now - timedelta(days=velocity["velocity_customer_cards"].get("days", 7)),
+        "card_since": now - timedelta(days=velocity["velocity_card_customers"].get("days", 30)),
+        "device_since": now
+        - timedelta(hours=velocity["velocity_device_customers"].get("hours", 24)),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(FEATURES_SQL, params)
+        names = [column.name for column in cursor.description]
+        return dict(zip(names, cursor.fetchone(), strict=True))
 
 
 def deny_list_values(
@@ -316,26 +268,6 @@ def deny_list_values(
         (DenyListEntry.Kind.DEVICE, device_id),
     ]
     return [(kind, value) for kind, value in pairs if value]
-
-
-def _denied(payment: Payment, checkout: Checkout, card: Card | None) -> tuple[str, ...]:
-    pairs = deny_list_values(
-        email=checkout.email,
-        phone=checkout.phone,
-        card_fingerprint=card.fingerprint if card else "",
-        device_id=checkout.device_id,
-    )
-    if not pairs:
-        return ()
-    match = Q()
-    for kind, value in pairs:
-        match |= Q(kind=kind, value=value)
-    kinds = (
-        DenyListEntry.objects.filter(match, livemode=payment.livemode, removed_at__isnull=True)
-        .values_list("kind", flat=True)
-        .distinct()
-    )
-    return tuple(sorted(kinds))
 
 
 def _phone_country(phone: str) -> str:
