@@ -420,7 +420,7 @@ def _show(request, payment: Payment, checkout: Checkout, *, status: int = 200, *
             code_form=extra.get("code_form") or CodeForm(),
             phone_form=extra.get("phone_form")
             or PhoneChangeForm(initial={"phone": checkout.phone}),
-            masked_phone=phone_mask(checkout.phone),
+            masked_phone=phone_mask(checkout.phone).replace(" ", "\u00a0"),  # one line
             test_code=check.test_code if check and not payment.livemode else "",
             code_sent=check is not None,
         )
