@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Subquery
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
@@ -70,8 +70,13 @@ def reviews_queue_waiting(*, now: datetime, limit: int = 500) -> int:
     """Queue for review the payments waiting on more information for too long (safe to run
     twice and at once: one open review per payment and kind, enforced by the database)."""
     cutoff = now - timedelta(minutes=settings.DECISION_REVIEW_AFTER_MINUTES)
-    open_review = DecisionReview.objects.filter(
-        payment_id=OuterRef("payment_id"), kind=DecisionReview.Kind.WAITING, status="open"
+    latest_decision = (
+        CreditDecision.objects.filter(payment_id=OuterRef("payment_id"))
+        .order_by("-created_at", "-id")
+        .values("pk")[:1]
+    )
+    already = DecisionReview.objects.filter(
+        payment_id=OuterRef("payment_id"), kind=DecisionReview.Kind.WAITING
     )
     waiting = (
         Checkout.objects.filter(
@@ -80,28 +85,20 @@ def reviews_queue_waiting(*, now: datetime, limit: int = 500) -> int:
             payment__state=S.SCORED_MAYBE,
             payment__expired_at__isnull=True,
         )
-        .exclude(Exists(open_review))
-        .values_list("payment_id", flat=True)[:limit]
+        .exclude(Exists(already))  # queued once: an operator's answer is not asked again
+        .annotate(decision_id=Subquery(latest_decision))
+        .filter(decision_id__isnull=False)
+        .values_list("payment_id", "decision_id")[:limit]
     )
-    reviews = []
-    for payment_id in waiting:
-        decision = (
-            CreditDecision.objects.filter(payment_id=payment_id).order_by("-created_at").first()
+    reviews = [
+        DecisionReview(
+            payment_id=payment_id,
+            decision_id=decision_id,
+            kind=DecisionReview.Kind.WAITING,
+            created_at=now,
         )
-        if (
-            decision is not None
-            and not DecisionReview.objects.filter(
-                payment_id=payment_id, kind=DecisionReview.Kind.WAITING
-            ).exists()
-        ):
-            reviews.append(
-                DecisionReview(
-                    payment_id=payment_id,
-                    decision=decision,
-                    kind=DecisionReview.Kind.WAITING,
-                    created_at=now,
-                )
-            )
+        for payment_id, decision_id in waiting
+    ]
     # A review queued meanwhile by another run is skipped by the partial unique index.
     created = DecisionReview.objects.bulk_create(reviews, ignore_conflicts=True)
     return len(created)

@@ -61,14 +61,6 @@ def rules_active() -> RuleSet:
     return _rule_set(*row) if row is not None else RuleSet(DEFAULT_RULES)
 
 
-def rules_for_version(version: str) -> RuleSet | None:
-    """The rules a past decision was made with (for its explanation)."""
-    if version == DEFAULT_RULES["version"]:
-        return RuleSet(DEFAULT_RULES)
-    row = DecisionRuleSet.objects.filter(version=version).values_list("rules", flat=True).first()
-    return None if row is None else _rule_set(version, row)
-
-
 def decision_features(
     *,
     payment: Payment,
