@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -158,6 +159,20 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    # Receipts (PDF), private: local files by default; object storage by setting
+    # (RECEIPTS_STORAGE_BACKEND and RECEIPTS_STORAGE_OPTIONS as JSON, e.g. django-storages' S3).
+    # A render run again overwrites the same name.
+    "receipts": {
+        "BACKEND": os.environ.get(
+            "RECEIPTS_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage"
+        ),
+        "OPTIONS": json.loads(
+            os.environ.get(
+                "RECEIPTS_STORAGE_OPTIONS",
+                json.dumps({"location": str(MEDIA_ROOT / "receipts"), "allow_overwrite": True}),
+            )
+        ),
+    },
 }
 WHITENOISE_USE_FINDERS = True  # serve straight from the apps in development, no collectstatic
 # Files whose name carries a version (the widget: tranche-widget-1.0.0.js) never change:
@@ -350,6 +365,27 @@ PERIODIC_TASKS = [
         "minutes": 5,  # payments left in `maybe` past DECISION_REVIEW_AFTER_MINUTES
     },
     {
+        "name": "tranche:debit-run",
+        "func": "apps.schedules.tasks.run_debits",
+        "schedule_type": "H",  # hourly; claims whatever is due, however late (catch-up)
+    },
+    {
+        "name": "tranche:reminders",
+        "func": "apps.schedules.tasks.send_reminders",
+        "schedule_type": "H",
+    },
+    {
+        "name": "tranche:dunning",
+        "func": "apps.schedules.tasks.advance_dunning",
+        "schedule_type": "H",
+    },
+    {
+        "name": "tranche:receipts",
+        "func": "apps.schedules.tasks.render_pending_receipts",
+        "schedule_type": "I",
+        "minutes": 5,  # a sweep for receipts whose after-commit task was lost
+    },
+    {
         "name": "tranche:sandbox-settlement-reports",
         "func": "apps.payments.tasks.write_sandbox_settlement_reports",
         "schedule_type": "H",  # the sandbox processor delivers yesterday's report
@@ -399,6 +435,31 @@ OUTGOING_PRIVATE_ADDRESSES_IN_LIVE = env_bool("OUTGOING_PRIVATE_ADDRESSES_IN_LIV
 # Seals the copy of each API key that signs notifications (comma-separated: the first seals,
 # all unseal, for rotation). Empty: derived from SECRET_KEY.
 SIGNING_SECRETS_KEY = os.environ.get("SIGNING_SECRETS_KEY", "")
+
+# --- schedules: debits, dunning, reminders (docs/schedules.md) ---------------------------
+# Instalments are debited on their due date from this hour (Europe/Paris).
+DEBIT_HOUR = int(os.environ.get("DEBIT_HOUR", "8"))
+# After a failed debit, the days (counted from the due date) on which it is tried again.
+DUNNING_RETRY_DAYS = [int(day) for day in env_list("DUNNING_RETRY_DAYS", "1,3,5,7")]
+# From this many days late the customer is contacted (email and SMS); over DEFAULT_AFTER_DAYS
+# days late the payment is in default.
+DUNNING_CONTACT_FROM_DAYS = int(os.environ.get("DUNNING_CONTACT_FROM_DAYS", "8"))
+DUNNING_DEFAULT_AFTER_DAYS = int(os.environ.get("DUNNING_DEFAULT_AFTER_DAYS", "15"))
+# A fee added to an instalment the first time its debit fails. Off: French consumer-credit
+# rules cap what a lender may charge for late payment; keep it at 0 unless legal says so.
+LATE_PAYMENT_FEE_CENTS = int(os.environ.get("LATE_PAYMENT_FEE_CENTS", "0"))
+# The reminder email goes this long before each debit; none when less than the minimum is
+# left (a reminder sent after an outage would not be one).
+REMINDER_LEAD_HOURS = int(os.environ.get("REMINDER_LEAD_HOURS", "72"))
+REMINDER_MIN_LEAD_HOURS = int(os.environ.get("REMINDER_MIN_LEAD_HOURS", "24"))
+# The debit run: instalments claimed per batch, processor calls in flight at once, and how
+# long one run works before it hands the rest to a follow-up task.
+DEBIT_RUN_BATCH_SIZE = int(os.environ.get("DEBIT_RUN_BATCH_SIZE", "200"))
+DEBIT_RUN_CONCURRENCY = int(os.environ.get("DEBIT_RUN_CONCURRENCY", "8"))
+DEBIT_RUN_BUDGET_SECONDS = int(os.environ.get("DEBIT_RUN_BUDGET_SECONDS", "120"))
+# The processor's longest call (a real adapter's HTTP timeout); django-q2's timeout exceeds
+# the debit run's budget plus one call.
+PROCESSOR_TIMEOUT_SECONDS = int(os.environ.get("PROCESSOR_TIMEOUT_SECONDS", "30"))
 
 # --- phone checks and SMS ------------------------------------------------------------------
 SMS_GATEWAY = os.environ.get("SMS_GATEWAY", "apps.verification.sms.OutboxSmsGateway")

@@ -22,6 +22,8 @@ urlpatterns = [
     path("", include("apps.merchants.urls")),
     path("", include("apps.payments.urls")),
     path("", include("apps.verification.urls")),
+    path("", include("apps.common.urls")),
+    path("", include("apps.schedules.urls")),
     path("", RedirectView.as_view(pattern_name="merchants:dashboard", permanent=False)),
 ]
 

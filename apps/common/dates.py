@@ -45,3 +45,9 @@ def business_date(moment: datetime) -> date:
 def date_to_timestamp(day: date) -> int:
     """A business date as the UNIX timestamp of noon Europe/Paris on that day."""
     return int(datetime.combine(day, NOON, tzinfo=BUSINESS_TZ).timestamp())
+
+
+def debit_time(day: date, *, hour: int) -> datetime:
+    """When an instalment due on ``day`` is debited: ``hour`` o'clock Europe/Paris that day
+    (an aware datetime; a DST change that day is handled by the time zone)."""
+    return datetime.combine(day, time(hour, 0), tzinfo=BUSINESS_TZ)

@@ -45,7 +45,15 @@ class OutgoingEmail(models.Model):
     key = models.CharField(max_length=200, unique=True)
     to = models.EmailField(max_length=254)
     subject = models.CharField(max_length=300)
-    text = models.TextField()
+    # What to render, recorded with the event: the sender renders it (``text``/``html`` keep
+    # what was sent), so the transaction that decides pays no rendering cost.
+    template = models.CharField(max_length=200, blank=True)
+    context = models.JSONField(default=dict, blank=True)
+    language = models.CharField(max_length=8, blank=True)
+    # [{"storage": alias, "name": path, "filename": shown, "mimetype": ...}]: files the
+    # message waits for (a receipt being rendered) and carries.
+    attachments = models.JSONField(default=list, blank=True)
+    text = models.TextField(blank=True)
     html = models.TextField(blank=True)
     created_at = models.DateTimeField()
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -58,7 +66,8 @@ class OutgoingEmail(models.Model):
                 fields=["created_at"],
                 condition=models.Q(sent_at__isnull=True),
                 name="email_unsent_idx",
-            )
+            ),
+            models.Index(fields=["-created_at"], name="email_latest_idx"),  # the dev page
         ]
 
     def __str__(self) -> str:

@@ -2,7 +2,7 @@
 
 from django.utils import timezone
 
-from apps.common.emails import email_send, emails_send_unsent
+from apps.common.emails import email_send, emails_send, emails_send_unsent
 from apps.common.idempotency import idempotency_prune
 
 
@@ -13,6 +13,11 @@ def prune_idempotency_records() -> int:
 def send_email(email_id: int) -> str:
     """Queued after commit by email_queue; a rerun never sends a message twice."""
     return email_send(email_id=email_id, now=timezone.now())
+
+
+def send_emails(email_ids: list[int]) -> dict[str, int]:
+    """Queued after commit by emails_queue_many (one task for a batch of messages)."""
+    return emails_send(email_ids=email_ids, now=timezone.now())
 
 
 def send_unsent_emails() -> int:

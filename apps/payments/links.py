@@ -48,3 +48,24 @@ def explanation_token_valid(payment_public_id: str, token: str) -> bool:
     except signing.BadSignature:
         return False
     return signed == payment_public_id
+
+
+# The customer's page of a plan (its schedule and receipts), opened from every email about
+# it: a signed link, since the customer has no password (the portal adds a sign-in by code).
+PLAN_SALT = "tranche.plan"
+PLAN_LINK_MAX_AGE = 400 * 24 * 3600  # a 12-month plan's last email stays valid
+
+
+def plan_url(payment_public_id: str, *, section: str = "") -> str:
+    path = reverse("schedules:plan", args=[payment_public_id])
+    token = signing.dumps(payment_public_id, salt=PLAN_SALT, compress=False)
+    anchor = f"#{section}" if section else ""
+    return absolute(f"{path}?{urlencode({'t': token})}{anchor}")
+
+
+def plan_token_valid(payment_public_id: str, token: str) -> bool:
+    try:
+        signed = signing.loads(token, salt=PLAN_SALT, max_age=PLAN_LINK_MAX_AGE)
+    except signing.BadSignature:
+        return False
+    return signed == payment_public_id

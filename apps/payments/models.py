@@ -349,6 +349,14 @@ class Instalment(models.Model):
     customer_interest = MoneyField(**MONEY)
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
     paid_at = models.DateTimeField(null=True, blank=True)
+    # The debit run (apps.schedules): when it should next charge the saved card (set when
+    # the payment is accepted, moved by each failed attempt along the dunning days; NULL
+    # while an attempt is in flight and when nothing is to be charged), and how many
+    # automatic attempts it made (each attempt's charge key ends with its number).
+    next_debit_at = models.DateTimeField(null=True, blank=True)
+    debit_attempts = models.PositiveSmallIntegerField(default=0)
+    # The due date the last reminder announced: a moved date gets its own reminder.
+    reminded_for = models.DateField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("instalment")
@@ -368,7 +376,13 @@ class Instalment(models.Model):
         indexes = [
             models.Index(
                 fields=["due_date"], condition=Q(state="pending"), name="instalment_due_idx"
-            )
+            ),
+            # The debit run's claim: what is due to be charged, oldest first.
+            models.Index(
+                fields=["next_debit_at"],
+                condition=Q(next_debit_at__isnull=False),
+                name="instalment_debit_due_idx",
+            ),
         ]
 
     def __str__(self) -> str:

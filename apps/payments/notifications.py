@@ -8,7 +8,8 @@ newest usable key of the mode). A key made before sealed copies existed cannot s
 attempt is recorded as failed with the error ``NO_SIGNING_KEY`` and retried on the normal
 schedule, so the IPN goes out once the merchant rotates its key.
 
-Life of a notification (one per payment and event, ``accepted`` / ``refunded`` / ``default``):
+Life of a notification (one per payment and event, ``accepted`` / ``paid`` (every
+instalment paid) / ``refunded`` / ``default``):
 - ``notification_schedule`` records it in the transaction that decides it, due at once, and
   queues the first attempt after commit; the periodic sweep ``notifications_deliver_due``
   picks up what a lost task or a retry leaves due.
@@ -44,7 +45,13 @@ from apps.common.errors import DomainError
 from apps.common.outgoing import OutgoingResponse, OutgoingUrlRefused, outgoing_get
 from apps.merchants.selectors import api_key_signing_secret
 from apps.payments.links import with_pid
-from apps.payments.models import Notification, NotificationAttempt, Payment, PaymentState
+from apps.payments.models import (
+    Notification,
+    NotificationAttempt,
+    Payment,
+    PaymentEvent,
+    PaymentState,
+)
 from apps.payments.services.transitions import payment_event_record
 
 if TYPE_CHECKING:
@@ -71,6 +78,7 @@ S = PaymentState
 # since paid in full is news nobody needs. Later events have their own notification.
 STALE_WHEN: dict[str, frozenset[str]] = {
     "accepted": frozenset({S.STOPPED, S.DEFAULT, S.COLLECTION_DONE}),
+    "paid": frozenset(),
     "default": frozenset({S.PAID}),
 }
 
@@ -149,6 +157,46 @@ def notification_schedule(*, payment: Payment, event: str, now: datetime) -> Not
     except IntegrityError:  # decided at the same moment by another transaction
         return Notification.objects.get(payment=payment, event=event)
     return notification
+
+
+def notifications_schedule_many(
+    payments: list[Payment], *, event: str, now: datetime
+) -> list[PaymentEvent]:
+    """``notification_schedule`` for many payments the caller has locked, in one insert (the
+    debit run's batch). Returns the ``notification_skipped`` events of payments without an
+    IPN URL, unsaved, for the caller's own bulk insert."""
+    skipped, rows = [], []
+    for payment in payments:
+        base_url = payment.ipn_callback_url or payment.merchant.ipn_callback_url
+        if not base_url:
+            skipped.append(
+                PaymentEvent(
+                    payment_id=payment.pk,
+                    kind="notification_skipped",
+                    detail={"event": event, "reason": "no ipn_callback_url"},
+                    created_at=now,
+                )
+            )
+            continue
+        rows.append(
+            Notification(
+                payment_id=payment.pk,
+                event=event,
+                state_at_event=payment.state,
+                url=with_pid(base_url, payment.public_id),
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+    if rows:
+        Notification.objects.bulk_create(rows, ignore_conflicts=True)
+        ids = list(
+            Notification.objects.filter(
+                payment_id__in=[row.payment_id for row in rows], event=event, created_at=now
+            ).values_list("pk", flat=True)
+        )
+        transaction.on_commit(lambda: [_enqueue(pk) for pk in ids], robust=True)
+    return skipped
 
 
 def notification_resend(*, notification: Notification, now: datetime) -> Notification:

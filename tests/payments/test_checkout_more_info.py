@@ -9,6 +9,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from apps.common.emails import email_content
 from apps.common.models import OutgoingEmail
 from apps.payments.decision import rules_validate
 from apps.payments.models import (
@@ -185,7 +186,7 @@ def test_an_operator_approval_lets_the_customer_come_back_and_pay(shop, django_u
     assert payment.state == "scored_yes"
     assert payment.decisions.last().made_by == "operator"
     email = OutgoingEmail.objects.get(key=f"review:{review.pk}:customer")
-    assert url(payment) in email.text
+    assert url(payment) in email_content(email)[0]
     page = client.get(url(payment)).content.decode()
     assert "Your plan is accepted" in page
     done = finish(client, client.post(url(payment), {"action": "pay"}))

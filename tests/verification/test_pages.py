@@ -1,4 +1,5 @@
-"""The SMS outbox dev page and the operators' read-only admin of checks and messages."""
+"""The SMS on the dev outbox page (apps/common) and the operators' read-only admin of checks
+and messages."""
 
 import pytest
 from django.urls import reverse
@@ -11,7 +12,7 @@ from tests.factories import UserFactory
 pytestmark = pytest.mark.django_db
 
 PHONE = "+33612345678"
-URL = "/dev/sms"
+URL = "/dev/outbox"  # the old /dev/sms redirects there (tests/common/test_dev_outbox.py)
 
 
 def start(*, livemode: bool):
@@ -31,8 +32,11 @@ def staff_client(client):
     return client
 
 
-def test_the_outbox_page_has_a_named_route():
-    assert reverse("verification:sms-outbox") == URL
+def test_the_old_outbox_address_keeps_its_name_and_leads_to_the_sms(client):
+    response = client.get(reverse("verification:sms-outbox"))
+
+    assert response.status_code == 302
+    assert response["Location"] == f"{URL}#sms"
 
 
 def test_the_outbox_page_does_not_exist_for_anonymous_visitors_outside_development(

@@ -2,6 +2,7 @@
 
 - a split plan's first instalment is paid: the payment reads ``in_progress`` (``paid`` when it
   had only that one instalment);
+- the instalments left are due to be debited on their dates (``next_debit_at``);
 - a pay-later plan charges nothing at checkout (the card was checked by 3-D Secure): it reads
   ``in_progress`` (contract section 11: plugins accept only ``in_progress`` or ``paid``);
 - a customer refused credit who pays the whole purchase at once (p1x) pays no customer fee and
@@ -17,6 +18,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.conf import settings
+
+from apps.common.dates import debit_time
 from apps.common.money import to_cents, to_money
 from apps.ledger import recipes
 from apps.ledger.services import posting_create
@@ -43,6 +47,11 @@ def payment_accept(*, payment: Payment, charge: Charge | None, now: datetime) ->
         instalment.state = Instalment.State.PAID
         instalment.paid_at = now
         instalment.save(update_fields=["state", "paid_at"])
+    for instalment in instalments:
+        if instalment.state == Instalment.State.PENDING:
+            # The debit run charges it on its date (apps.schedules).
+            instalment.next_debit_at = debit_time(instalment.due_date, hour=settings.DEBIT_HOUR)
+            instalment.save(update_fields=["next_debit_at"])
     fully_paid = len(paid) == len(instalments)
     payment.accepted_at = now
     payment.paid_in_full_fallback = charge is not None and charge.kind == Charge.Kind.PAY_IN_FULL

@@ -58,3 +58,33 @@ def payment_event_record(
         detail=detail or {},
         created_at=now,
     )
+
+
+def payments_transition_many(
+    changes: list[tuple[Payment, str, str, dict[str, Any]]], *, now: datetime
+) -> list[PaymentEvent]:
+    """Move many payments the caller has locked, in a few statements: one UPDATE per target
+    state and one INSERT for every event. ``changes`` are (payment, to_state, event kind,
+    detail); each must be allowed by PAYMENT_TRANSITIONS (``InvalidTransition`` otherwise).
+    Returns the events, unsaved: the caller writes them with its own (one bulk insert)."""
+    by_state: dict[str, list[int]] = {}
+    events = []
+    for payment, to_state, kind, detail in changes:
+        if to_state not in PAYMENT_TRANSITIONS[payment.state]:
+            raise InvalidTransition("payment", payment.state, to_state)
+        events.append(
+            PaymentEvent(
+                payment_id=payment.pk,
+                kind=kind,
+                from_state=payment.state,
+                to_state=to_state,
+                detail=detail,
+                created_at=now,
+            )
+        )
+        payment.state = to_state
+        payment.updated_at = now
+        by_state.setdefault(to_state, []).append(payment.pk)
+    for to_state, ids in by_state.items():
+        Payment.objects.filter(pk__in=ids).update(state=to_state, updated_at=now)
+    return events

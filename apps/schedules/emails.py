@@ -1,0 +1,361 @@
+"""What the schedule's emails and SMS say: built from a batch's rows, in the payment's
+language, as JSON contexts the outbox renders when it sends (templates/emails/schedules/).
+
+Everything a batch needs is read in a few queries (``BatchContext.load``); amounts and dates
+are formatted here, in the email's language, so the text and HTML versions agree.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from django.conf import settings
+from django.utils import translation
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from apps.common.dates import BUSINESS_TZ
+from apps.common.emails import Attachment, EmailSpec
+from apps.common.money import display_eur, to_cents
+from apps.payments import links
+from apps.payments.emails import date_display, email_language
+from apps.payments.models import Charge, Checkout, Instalment, Order, Payment
+
+TEMPLATES = "emails/schedules"
+
+
+@dataclass
+class BatchContext:
+    """A batch's payments with what their emails need, read once."""
+
+    payments: dict[int, Payment]
+    instalments: dict[int, list[Instalment]]  # payment id -> by number
+    checkouts: dict[int, dict[str, str]]
+    references: dict[int, list[str]]
+
+    @classmethod
+    def load(cls, payments: Iterable[Payment], instalments: Iterable[Instalment]) -> BatchContext:
+        by_id = {payment.pk: payment for payment in payments}
+        by_payment: dict[int, list[Instalment]] = defaultdict(list)
+        for instalment in sorted(instalments, key=lambda row: (row.payment_id, row.number)):
+            by_payment[instalment.payment_id].append(instalment)
+        checkouts = {
+            row["payment_id"]: row
+            for row in Checkout.objects.filter(payment_id__in=by_id).values(
+                "payment_id", "email", "first_name", "last_name", "phone"
+            )
+        }
+        references: dict[int, list[str]] = defaultdict(list)
+        for payment_id, reference in (
+            Order.objects.filter(payment_id__in=by_id, detached_at__isnull=True)
+            .exclude(merchant_reference=None)
+            .exclude(merchant_reference="")
+            .order_by("created_at", "pk")
+            .values_list("payment_id", "merchant_reference")
+        ):
+            references[payment_id].append(reference)
+        return cls(by_id, by_payment, checkouts, references)
+
+    def email(self, payment: Payment) -> str:
+        checkout = self.checkouts.get(payment.pk) or {}
+        return (
+            checkout.get("email")
+            or str((payment.customer_data or {}).get("email") or "")
+            or payment.customer.email
+        )
+
+    def phone(self, payment: Payment) -> str:
+        """The phone the customer verified, else the one given at checkout or by the shop."""
+        checkout = self.checkouts.get(payment.pk) or {}
+        return (
+            payment.customer.phone
+            or checkout.get("phone", "")
+            or str((payment.customer_data or {}).get("phone") or "")
+        )
+
+    def name(self, payment: Payment) -> str:
+        checkout = self.checkouts.get(payment.pk) or {}
+        data = payment.customer_data or {}
+        for first, last in (
+            (checkout.get("first_name", ""), checkout.get("last_name", "")),
+            (data.get("first_name") or "", data.get("last_name") or ""),
+            (payment.customer.first_name, payment.customer.last_name),
+        ):
+            name = " ".join(part for part in (str(first).strip(), str(last).strip()) if part)
+            if name:
+                return name
+        return ""
+
+
+def _card(payment: Payment) -> str:
+    card = payment.card
+    return f"{card.get_brand_display()} •••• {card.last4}" if card else ""
+
+
+def _label(instalment: Instalment, count: int) -> str:
+    return gettext("%(number)d of %(count)d") % {"number": instalment.number, "count": count}
+
+
+def _common(context: BatchContext, payment: Payment) -> dict[str, Any]:
+    """What every schedule email shows; call with the email's language active."""
+    return {
+        "customer_name": context.name(payment),
+        "merchant_name": payment.merchant.legal_name,
+        "payment_id": payment.public_id,
+        "order_references": context.references.get(payment.pk, []),
+        "card": _card(payment),
+        "plan_link": links.plan_url(payment.public_id),
+        "livemode": payment.livemode,
+    }
+
+
+def _remaining(rows: list[Instalment], after: Instalment | None = None) -> list[dict[str, Any]]:
+    count = len(rows)
+    return [
+        {
+            "label": _label(row, count),
+            "date": date_display(row.due_date),
+            "amount": display_eur(to_cents(row.total_amount)),
+        }
+        for row in rows
+        if row.state != Instalment.State.PAID and (after is None or row.pk != after.pk)
+    ]
+
+
+def _spec(
+    payment: Payment,
+    context: BatchContext,
+    *,
+    key: str,
+    subject: Any,
+    template: str,
+    values: dict[str, Any],
+    language: str,
+    attachments: tuple[Attachment, ...] = (),
+) -> EmailSpec:
+    return EmailSpec(
+        key=key,
+        to=context.email(payment),
+        subject=subject,
+        template=f"{TEMPLATES}/{template}",
+        context=values,
+        language=language,
+        attachments=attachments,
+    )
+
+
+def debit_succeeded(
+    context: BatchContext, *, charge: Charge, instalment: Instalment, receipt
+) -> EmailSpec:
+    """ "We debited instalment k of n": with the receipt (attached) and what is left."""
+    from apps.schedules.receipts import receipt_file_name
+
+    payment = context.payments[charge.payment_id]
+    rows = context.instalments[payment.pk]
+    language = email_language(payment.locale)
+    with translation.override(language):
+        values = _common(context, payment) | {
+            "number": _label(instalment, len(rows)),
+            "amount": display_eur(to_cents(charge.amount)),
+            "date": date_display(instalment.due_date),
+            "receipt_number": receipt.number,
+            "remaining": _remaining(rows, after=instalment),
+        }
+        subject = _("Instalment %(number)s paid: %(merchant)s") % {
+            "number": values["number"],
+            "merchant": payment.merchant.legal_name,
+        }
+    attachment = Attachment(
+        storage="receipts",
+        name=receipt_file_name(receipt),
+        filename=f"{receipt.number}.pdf",
+    )
+    return _spec(
+        payment,
+        context,
+        key=f"instalment:{instalment.public_id}:paid:{charge.idempotency_key.rsplit(':', 1)[-1]}",
+        subject=subject,
+        template="debit_succeeded",
+        values=values,
+        language=language,
+        attachments=(attachment,),
+    )
+
+
+def debit_failed(context: BatchContext, *, charge: Charge, instalment: Instalment) -> EmailSpec:
+    """ "Your instalment could not be debited": when it is tried again, how to pay now."""
+    payment = context.payments[charge.payment_id]
+    rows = context.instalments[payment.pk]
+    language = email_language(payment.locale)
+    retry = instalment.next_debit_at
+    with translation.override(language):
+        values = _common(context, payment) | {
+            "number": _label(instalment, len(rows)),
+            "amount": display_eur(to_cents(charge.amount)),
+            "date": date_display(instalment.due_date),
+            "retry_date": date_display(retry.astimezone(BUSINESS_TZ).date()) if retry else "",
+            "late_fee": (
+                display_eur(settings.LATE_PAYMENT_FEE_CENTS)
+                if settings.LATE_PAYMENT_FEE_CENTS
+                else ""
+            ),
+        }
+        subject = _("Action needed: your instalment to %(merchant)s could not be debited") % {
+            "merchant": payment.merchant.legal_name
+        }
+    return _spec(
+        payment,
+        context,
+        key=f"instalment:{instalment.public_id}:failed:{charge.attempt}",
+        subject=subject,
+        template="debit_failed",
+        values=values,
+        language=language,
+    )
+
+
+def paid_off(context: BatchContext, *, payment: Payment) -> EmailSpec:
+    rows = context.instalments[payment.pk]
+    language = email_language(payment.locale)
+    total = sum(to_cents(row.total_amount) for row in rows)
+    with translation.override(language):
+        values = _common(context, payment) | {"total": display_eur(total)}
+        subject = _("Your purchase from %(merchant)s is paid off") % {
+            "merchant": payment.merchant.legal_name
+        }
+    return _spec(
+        payment,
+        context,
+        key=f"payment:{payment.public_id}:paid_off",
+        subject=subject,
+        template="paid_off",
+        values=values,
+        language=language,
+    )
+
+
+def reminder(context: BatchContext, *, payment: Payment, instalment: Instalment) -> EmailSpec:
+    rows = context.instalments[payment.pk]
+    language = email_language(payment.locale)
+    with translation.override(language):
+        values = _common(context, payment) | {
+            "number": _label(instalment, len(rows)),
+            "amount": display_eur(to_cents(instalment.total_amount)),
+            "date": date_display(instalment.due_date),
+            "change_card_link": links.plan_url(payment.public_id, section="card"),
+        }
+        subject = _("Reminder: %(amount)s will be debited on %(date)s") % {
+            "amount": values["amount"],
+            "date": values["date"],
+        }
+    return _spec(
+        payment,
+        context,
+        key=f"instalment:{instalment.public_id}:reminder:{instalment.due_date.isoformat()}",
+        subject=subject,
+        template="reminder",
+        values=values,
+        language=language,
+    )
+
+
+def _owed(rows: list[Instalment], today: date) -> int:
+    return sum(
+        to_cents(row.total_amount)
+        for row in rows
+        if row.state == Instalment.State.INCIDENT
+        or (row.state == Instalment.State.PENDING and row.due_date <= today)
+    )
+
+
+def late_contact(
+    context: BatchContext, *, payment: Payment, today: date, days: int
+) -> tuple[EmailSpec, str]:
+    """The email and the SMS text of the contact stage (8 to 15 days late)."""
+    rows = context.instalments[payment.pk]
+    language = email_language(payment.locale)
+    with translation.override(language):
+        values = _common(context, payment) | {
+            "owed": display_eur(_owed(rows, today)),
+            "days": days,
+        }
+        subject = _("Your payment to %(merchant)s is late") % {
+            "merchant": payment.merchant.legal_name
+        }
+        sms = gettext(
+            "Tranche: %(owed)s for your purchase from %(merchant)s is overdue. Pay or change "
+            "your card: %(link)s"
+        ) % {
+            "owed": values["owed"],
+            "merchant": payment.merchant.legal_name,
+            "link": values["plan_link"],
+        }
+    spec = _spec(
+        payment,
+        context,
+        key=f"payment:{payment.public_id}:late_contact",
+        subject=subject,
+        template="late_contact",
+        values=values,
+        language=language,
+    )
+    return spec, sms
+
+
+def defaulted(context: BatchContext, *, payment: Payment, today: date) -> EmailSpec:
+    rows = context.instalments[payment.pk]
+    language = email_language(payment.locale)
+    owed = sum(to_cents(row.total_amount) for row in rows if row.state != Instalment.State.PAID)
+    with translation.override(language):
+        values = _common(context, payment) | {"owed": display_eur(owed)}
+        subject = _("Your payment to %(merchant)s is in default") % {
+            "merchant": payment.merchant.legal_name
+        }
+    return _spec(
+        payment,
+        context,
+        key=f"payment:{payment.public_id}:default",
+        subject=subject,
+        template="defaulted",
+        values=values,
+        language=language,
+    )
+
+
+def receipt_data(
+    context: BatchContext, *, charge: Charge, instalment: Instalment, number: str
+) -> dict[str, Any]:
+    """What the receipt says (raw values: the renderer formats them in its language)."""
+    payment = context.payments[charge.payment_id]
+    rows = context.instalments[payment.pk]
+    card = payment.card
+    return {
+        "language": email_language(payment.locale),
+        "livemode": payment.livemode,
+        "number": number,
+        "merchant_name": payment.merchant.legal_name,
+        "order_references": context.references.get(payment.pk, []),
+        "payment_id": payment.public_id,
+        "customer_name": context.name(payment),
+        "instalment_number": instalment.number,
+        "instalments_count": len(rows),
+        "amount_cents": to_cents(charge.amount),
+        "principal_cents": to_cents(instalment.purchase_amount),
+        "fee_cents": to_cents(instalment.customer_fee),
+        "interest_cents": to_cents(instalment.customer_interest),
+        "paid_at": (charge.finished_at or charge.created_at).isoformat(),
+        "card": {"brand": card.get_brand_display(), "last4": card.last4} if card else None,
+        "remaining": [
+            {
+                "number": row.number,
+                "due_date": row.due_date.isoformat(),
+                "amount_cents": to_cents(row.total_amount),
+            }
+            for row in rows
+            if row.state != Instalment.State.PAID and row.pk != instalment.pk
+        ],
+    }
