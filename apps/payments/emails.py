@@ -57,7 +57,9 @@ def _checkout(payment: Payment) -> Checkout | None:
     return Checkout.objects.filter(payment=payment).first()
 
 
-def _customer_email(payment: Payment, checkout: Checkout | None) -> str:
+def customer_email(payment: Payment, checkout: Checkout | None) -> str:
+    """Where the customer's emails go: the checkout's email, else the merchant's, else the
+    customer's."""
     return (
         (checkout.email if checkout else "")
         or str((payment.customer_data or {}).get("email") or "")
@@ -65,7 +67,7 @@ def _customer_email(payment: Payment, checkout: Checkout | None) -> str:
     )
 
 
-def _customer_name(payment: Payment, checkout: Checkout | None) -> str:
+def customer_name(payment: Payment, checkout: Checkout | None) -> str:
     data = payment.customer_data or {}
     for first, last in (
         (checkout.first_name, checkout.last_name) if checkout else ("", ""),
@@ -116,9 +118,9 @@ def payment_confirmation_emails_queue(*, payment: Payment, now: datetime) -> lis
     merchant's notice only, and its history says why."""
     checkout = _checkout(payment)
     queued = []
-    customer_email = _customer_email(payment, checkout)
-    if customer_email:
-        queued.append(_customer_confirmation_queue(payment, checkout, customer_email, now=now))
+    to = customer_email(payment, checkout)
+    if to:
+        queued.append(_customer_confirmation_queue(payment, checkout, to, now=now))
     elif not payment.events.filter(kind="confirmation_email_skipped").exists():
         payment_event_record(
             payment,
@@ -137,7 +139,7 @@ def _customer_confirmation_queue(
     with translation.override(language):
         context = _plan_context(payment, checkout)
         context |= {
-            "customer_name": _customer_name(payment, checkout),
+            "customer_name": customer_name(payment, checkout),
             "link": links.checkout_url(payment.public_id),
         }
         subject = gettext("Your payment to %(merchant)s is confirmed") % {
@@ -166,7 +168,7 @@ def _merchant_notice_queue(
     with translation.override(language):
         context = _plan_context(payment, checkout)
         context |= {
-            "customer_name": _customer_name(payment, checkout),
+            "customer_name": customer_name(payment, checkout),
             "order_references": references,
             "dashboard_link": links.absolute(reverse("merchants:dashboard")),
         }

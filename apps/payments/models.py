@@ -378,8 +378,10 @@ class Instalment(models.Model):
                 fields=["due_date"], condition=Q(state="pending"), name="instalment_due_idx"
             ),
             # The debit run's claim: what is due to be charged, oldest first.
+            # (A day's instalments share one debit time: the id breaks the tie in the index,
+            # not in a sort of the whole day at each claim.)
             models.Index(
-                fields=["next_debit_at"],
+                fields=["next_debit_at", "id"],
                 condition=Q(next_debit_at__isnull=False),
                 name="instalment_debit_due_idx",
             ),

@@ -22,7 +22,7 @@ from apps.common.dates import BUSINESS_TZ
 from apps.common.emails import Attachment, EmailSpec
 from apps.common.money import display_eur, to_cents
 from apps.payments import links
-from apps.payments.emails import date_display, email_language
+from apps.payments.emails import customer_email, customer_name, date_display, email_language
 from apps.payments.models import Charge, Checkout, Instalment, Order, Payment
 
 TEMPLATES = "emails/schedules"
@@ -34,7 +34,7 @@ class BatchContext:
 
     payments: dict[int, Payment]
     instalments: dict[int, list[Instalment]]  # payment id -> by number
-    checkouts: dict[int, dict[str, str]]
+    checkouts: dict[int, Checkout]
     references: dict[int, list[str]]
 
     @classmethod
@@ -44,8 +44,8 @@ class BatchContext:
         for instalment in sorted(instalments, key=lambda row: (row.payment_id, row.number)):
             by_payment[instalment.payment_id].append(instalment)
         checkouts = {
-            row["payment_id"]: row
-            for row in Checkout.objects.filter(payment_id__in=by_id).values(
+            row.payment_id: row
+            for row in Checkout.objects.filter(payment_id__in=by_id).only(
                 "payment_id", "email", "first_name", "last_name", "phone"
             )
         }
@@ -61,34 +61,19 @@ class BatchContext:
         return cls(by_id, by_payment, checkouts, references)
 
     def email(self, payment: Payment) -> str:
-        checkout = self.checkouts.get(payment.pk) or {}
-        return (
-            checkout.get("email")
-            or str((payment.customer_data or {}).get("email") or "")
-            or payment.customer.email
-        )
+        return customer_email(payment, self.checkouts.get(payment.pk))
+
+    def name(self, payment: Payment) -> str:
+        return customer_name(payment, self.checkouts.get(payment.pk))
 
     def phone(self, payment: Payment) -> str:
         """The phone the customer verified, else the one given at checkout or by the shop."""
-        checkout = self.checkouts.get(payment.pk) or {}
+        checkout = self.checkouts.get(payment.pk)
         return (
             payment.customer.phone
-            or checkout.get("phone", "")
+            or (checkout.phone if checkout else "")
             or str((payment.customer_data or {}).get("phone") or "")
         )
-
-    def name(self, payment: Payment) -> str:
-        checkout = self.checkouts.get(payment.pk) or {}
-        data = payment.customer_data or {}
-        for first, last in (
-            (checkout.get("first_name", ""), checkout.get("last_name", "")),
-            (data.get("first_name") or "", data.get("last_name") or ""),
-            (payment.customer.first_name, payment.customer.last_name),
-        ):
-            name = " ".join(part for part in (str(first).strip(), str(last).strip()) if part)
-            if name:
-                return name
-        return ""
 
 
 def _card(payment: Payment) -> str:
