@@ -69,6 +69,17 @@ Figures (one summary line each: name, value, baseline, ratio, target, verdict):
   information, fraud caught, defaults avoided, bad debt avoided, share refused). Context;
   target: honest customers accepted >= 95 %. ``--decision-only`` runs the two decision
   figures alone (about a minute).
+- ``queue_tasks_per_s``: django-q2 tasks/s through the ORM broker with Tranche's
+  ``Q_CLUSTER`` beside django-q2's defaults, a real ``qcluster`` (benchmarks/queue.py;
+  docs/background-jobs.md). Context, no target.
+- ``receipt_pdf_ms``: median ms of ``apps.schedules.receipts.receipt_pdf`` in one process
+  beside a naive WeasyPrint render of the same template with the system font
+  (benchmarks/receipts.py). Target: value <= 30 ms.
+- ``debit_run_per_s_10k_due``, ``debit_run_per_s_1m_due``, ``debit_run_cost_1m_vs_10k_due``:
+  instalments charged per second by the debit run with the sandbox processor in process,
+  with 10,000 and with 1,000,000 instalments due, beside a raw SQL batch update of the same
+  rows (benchmarks/debits.py). Targets: >= 1,000 instalments/s; the cost per instalment flat
+  (ratio <= 1.20). ``--schedules-only`` runs the queue, receipt and debit figures alone.
 - Context, no target: the same plans all bought on one day (what a server sees: a day's
   purchases share their due dates), ``/v1/me`` and eligibility on a second server with
   ``CONFIG_CACHE_SECONDS=0``, and the bare DRF view against a bare Django view.
@@ -113,8 +124,11 @@ from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
     from apps.payments.plans import PlanTerms
+    from benchmarks.debits import DebitFigures
     from benchmarks.decision import DecisionFigures
     from benchmarks.ledger import LedgerFigures
+    from benchmarks.queue import QueueFigures
+    from benchmarks.receipts import ReceiptFigures
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -856,6 +870,11 @@ def run_benchmarks(argv: list[str] | None) -> int:
         help="only the credit decision figures (no server, no plans, no ledger)",
     )
     parser.add_argument(
+        "--schedules-only",
+        action="store_true",
+        help="only the queue, receipt and debit-run figures (no server, no plans)",
+    )
+    parser.add_argument(
         "--payments-only",
         action="store_true",
         help="only POST /v1/payments against the bare DRF view (no plans, no ledger)",
@@ -867,6 +886,8 @@ def run_benchmarks(argv: list[str] | None) -> int:
         return run_payments_only(args)
     if args.decision_only:
         return run_decision_only()
+    if args.schedules_only:
+        return run_schedules_only(args)
 
     wrk = ensure_wrk()
     setup_django()
@@ -909,6 +930,7 @@ def run_benchmarks(argv: list[str] | None) -> int:
         many_dates, one_day = measure_plans()
         ledger_figures = measure_ledger(args)
         decision_figures = measure_decision()
+        schedules_figures = measure_schedules(args)
 
         say(
             f"HTTP: gunicorn config.wsgi: {WORKERS} sync workers on 127.0.0.1:{port}, DEBUG off; "
@@ -967,6 +989,7 @@ def run_benchmarks(argv: list[str] | None) -> int:
         "payments": bool(payments_ratios) and statistics.median(payments_ratios) >= PAYMENTS_TARGET,
         **ledger_figures.verdicts,
         **decision_figures.verdicts,
+        **schedules_figures.verdicts,
     }
 
     def verdict(name: str, http: bool = True) -> str:
@@ -1027,6 +1050,8 @@ def run_benchmarks(argv: list[str] | None) -> int:
     for line in ledger_figure_lines(ledger_figures):
         say(line)
     for line in decision_figure_lines(decision_figures):
+        say(line)
+    for line in schedules_figures.lines():
         say(line)
     say(
         figure_line(
@@ -1128,6 +1153,58 @@ def run_decision_only() -> int:
     figures = measure_decision()
     say()
     for line in decision_figure_lines(figures):
+        say(line)
+    write_results()
+    return 0 if all(figures.verdicts.values()) else 1
+
+
+@dataclass
+class SchedulesFigures:
+    """The schedules issue's figures: the task queue, receipts and the debit run."""
+
+    queue: QueueFigures
+    receipts: ReceiptFigures
+    debits: DebitFigures
+
+    @property
+    def verdicts(self) -> dict[str, bool]:
+        return {
+            "queue": self.queue.ok,  # context: only a clean run is required
+            **self.receipts.verdicts,
+            **self.debits.verdicts,
+        }
+
+    def lines(self) -> list[str]:
+        from benchmarks import debits, queue, receipts
+
+        return [
+            *queue.figure_lines(self.queue),
+            *receipts.figure_lines(self.receipts),
+            *debits.figure_lines(self.debits),
+        ]
+
+
+def measure_schedules(args: argparse.Namespace) -> SchedulesFigures:
+    from benchmarks import debits, queue, receipts
+
+    return SchedulesFigures(
+        queue=queue.run(say, rounds=args.rounds),
+        receipts=receipts.run(say),
+        debits=debits.run(say, rounds=args.rounds),
+    )
+
+
+def run_schedules_only(args: argparse.Namespace) -> int:
+    setup_django()
+    migrate_if_needed()
+    say(
+        "benchmark: the task queue, receipts and the debit run, "
+        f"{datetime.now().astimezone():%Y-%m-%d %H:%M %z}"
+    )
+    say(f"  revision {git_revision()}, python {platform.python_version()}, {os.cpu_count()} CPUs")
+    figures = measure_schedules(args)
+    say()
+    for line in figures.lines():
         say(line)
     write_results()
     return 0 if all(figures.verdicts.values()) else 1

@@ -7,7 +7,7 @@ of at least 100,000, a fast check; ``--profile``: then cProfile of one more run)
 benchmarks/__main__.py (``run`` measures, ``figure_lines`` formats the summary lines).
 
 What is timed: ``debit_run(now=..., limit=ROWS, batch_size=DEBIT_RUN_BATCH_SIZE)`` from the
-call to its return (claim, sandbox charges on DEBIT_RUN_CONCURRENCY threads, record:
+call to its return (claim, the batch's sandbox charges in one ``charge_many``, record:
 instalments paid, ledger postings, receipts, emails, events); the sandbox processor runs in
 this process with ``SANDBOX_PROCESSOR_LATENCY_MS=0``. Baseline, on rows in the same state:
 ``UPDATE payments_instalment SET state='paid', paid_at=now(), next_debit_at=NULL WHERE id =
@@ -127,7 +127,6 @@ class Case:
 class DebitFigures:
     rows: int
     batch_size: int
-    concurrency: int
     small: Case
     large: Case
     audit: str = ""
@@ -147,13 +146,15 @@ class DebitFigures:
         }
 
 
-def figure_lines(figures: DebitFigures, figure_line: Callable[..., str]) -> list[str]:
+def figure_lines(figures: DebitFigures) -> list[str]:
     """The summary lines, formatted by benchmarks.__main__.figure_line."""
+    from benchmarks.__main__ import figure_line
+
     verdicts = {name: "PASS" if ok else "FAIL" for name, ok in figures.verdicts.items()}
     small, large = figures.small, figures.large
     how = (
         f"debit_run limit {figures.rows:,}, batch {figures.batch_size}, "
-        f"{figures.concurrency} call threads, sandbox processor in process (0 ms), vs raw SQL "
+        "sandbox processor in process (0 ms), vs raw SQL "
         f"UPDATE of {figures.rows:,} rows in the same batches"
     )
     cost = (
@@ -1046,35 +1047,26 @@ def one_run(say: Say, shop: Shop, plan: Plan, *, large: bool, raw: bool, label: 
     return rate
 
 
-def profile_run(say: Say, shop: Shop, plan: Plan, *, concurrency: int | None = None) -> None:
-    """One more run without the backlog under cProfile: the calling thread (claim, record,
-    waiting for the call threads); with concurrency 1 the calls are made in it too."""
-    from django.conf import settings
-
+def profile_run(say: Say, shop: Shop, plan: Plan) -> None:
+    """One more run without the backlog under cProfile."""
     from apps.schedules.services.debits import debit_run
 
-    saved = settings.DEBIT_RUN_CONCURRENCY
-    threads = saved if concurrency is None else concurrency
-    settings.DEBIT_RUN_CONCURRENCY = threads
-    try:
-        fresh_slice(shop, plan.rows)
-        piece = next_due(plan.small_now, plan.rows)
-        mark = _charge_mark()
-        profiler = cProfile.Profile()
-        started = time.perf_counter()
-        profiler.enable()
-        summary = debit_run(now=plan.small_now, limit=plan.rows, batch_size=plan.batch_size)
-        profiler.disable()
-        elapsed = time.perf_counter() - started
-        check_paid_once(shop, piece, summary, mark=mark)
-        purge_render_tasks(piece)
-    finally:
-        settings.DEBIT_RUN_CONCURRENCY = saved
+    fresh_slice(shop, plan.rows)
+    piece = next_due(plan.small_now, plan.rows)
+    mark = _charge_mark()
+    profiler = cProfile.Profile()
+    started = time.perf_counter()
+    profiler.enable()
+    summary = debit_run(now=plan.small_now, limit=plan.rows, batch_size=plan.batch_size)
+    profiler.disable()
+    elapsed = time.perf_counter() - started
+    check_paid_once(shop, piece, summary, mark=mark)
+    purge_render_tasks(piece)
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out)
     stats.sort_stats("cumulative").print_stats(40)
     stats.sort_stats("tottime").print_stats(25)
-    say(f"  profile: {plan.rows:,} instalments in {elapsed:.2f} s, {threads} call threads")
+    say(f"  profile: {plan.rows:,} instalments in {elapsed:.2f} s")
     for line in out.getvalue().splitlines():
         say(f"    {line}")
 
@@ -1100,10 +1092,9 @@ def run(
     # The sandbox answers at once: what is measured is Tranche's own work, not a network.
     settings.SANDBOX_PROCESSOR_LATENCY_MS = 0
     batch_size = settings.DEBIT_RUN_BATCH_SIZE
-    concurrency = settings.DEBIT_RUN_CONCURRENCY
     say(
         f"debit run in process: debit_run over {rows:,} due instalments, sandbox processor "
-        f"(0 ms), batch {batch_size}, {concurrency} call threads; vs raw SQL UPDATE of "
+        f"(0 ms), batch {batch_size}; vs raw SQL UPDATE of "
         f"{rows:,} rows in batches of {batch_size}; {rounds} rounds, alternating order, "
         "medians and the median per-round ratio"
     )
@@ -1140,9 +1131,7 @@ def run(
         for what, results, is_large, raw in kinds[shift:] + kinds[:shift]:
             label = f"round {number}  {what}"
             results.append(one_run(say, the_shop, plan, large=is_large, raw=raw, label=label))
-    figures = DebitFigures(
-        rows=rows, batch_size=batch_size, concurrency=concurrency, small=small, large=large
-    )
+    figures = DebitFigures(rows=rows, batch_size=batch_size, small=small, large=large)
     say(
         "  debit_run / raw SQL per round: "
         + f"{rows:,} due: {' '.join(f'{r:.3f}' for r in small.ratios)}; "
@@ -1151,7 +1140,6 @@ def run(
     )
     if profile:
         profile_run(say, the_shop, plan)
-        profile_run(say, the_shop, plan, concurrency=1)
     figures.audit = audit_run(say, the_shop, since_posting=started_with, what="what this run wrote")
     from django.db import connection
 
@@ -1175,7 +1163,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile",
         action="store_true",
-        help="then one more run under cProfile (call threads as set, then 1)",
+        help="then one more run under cProfile",
     )
     args = parser.parse_args(argv)
 
@@ -1200,7 +1188,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         raise
     bench.say()
-    for line in figure_lines(figures, bench.figure_line):
+    for line in figure_lines(figures):
         bench.say(line)
     bench.write_results()
     return 0 if all(figures.verdicts.values()) else 1

@@ -253,24 +253,6 @@ IDEMPOTENCY_ABANDONED_SECONDS = 300
 # A rotated API key keeps working this long, so a shop can deploy its new key.
 API_KEY_ROTATION_GRACE_HOURS = int(os.environ.get("API_KEY_ROTATION_GRACE_HOURS", "24"))
 
-# Background work: django-q2 with the ORM (PostgreSQL) broker. Tasks are idempotent, `retry`
-# is longer than `timeout`, failures stop after `max_attempts`, results are pruned.
-Q_CLUSTER = {
-    "name": "tranche",
-    "workers": int(os.environ.get("Q_WORKERS", "1")),
-    "timeout": 60,
-    "retry": 120,
-    "max_attempts": 5,
-    "save_limit": 1000,
-    "queue_limit": 50,
-    "catch_up": True,
-    "orm": "default",
-    "label": "Django Q2",
-}
-if os.environ.get("REDIS_URL") and env_bool("Q_REDIS_BROKER"):
-    Q_CLUSTER.pop("orm")
-    Q_CLUSTER["redis"] = os.environ["REDIS_URL"]
-
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -313,6 +295,11 @@ PERIODIC_TASKS = [
         "name": "tranche:prune-idempotency-records",
         "func": "apps.common.tasks.prune_idempotency_records",
         "schedule_type": "H",  # hourly
+    },
+    {
+        "name": "tranche:prune-task-results",
+        "func": "apps.common.tasks.prune_task_results",
+        "schedule_type": "D",  # daily
     },
     {
         "name": "tranche:payouts",
@@ -453,14 +440,43 @@ LATE_PAYMENT_FEE_CENTS = int(os.environ.get("LATE_PAYMENT_FEE_CENTS", "0"))
 # left (a reminder sent after an outage would not be one).
 REMINDER_LEAD_HOURS = int(os.environ.get("REMINDER_LEAD_HOURS", "72"))
 REMINDER_MIN_LEAD_HOURS = int(os.environ.get("REMINDER_MIN_LEAD_HOURS", "24"))
-# The debit run: instalments claimed per batch, processor calls in flight at once, and how
+# The debit run: instalments claimed and charged per batch (one processor exchange), and how
 # long one run works before it hands the rest to a follow-up task.
 DEBIT_RUN_BATCH_SIZE = int(os.environ.get("DEBIT_RUN_BATCH_SIZE", "200"))
-DEBIT_RUN_CONCURRENCY = int(os.environ.get("DEBIT_RUN_CONCURRENCY", "8"))
 DEBIT_RUN_BUDGET_SECONDS = int(os.environ.get("DEBIT_RUN_BUDGET_SECONDS", "120"))
 # The processor's longest call (a real adapter's HTTP timeout); django-q2's timeout exceeds
 # the debit run's budget plus one call.
 PROCESSOR_TIMEOUT_SECONDS = int(os.environ.get("PROCESSOR_TIMEOUT_SECONDS", "30"))
+
+# Background work: django-q2 with the ORM (PostgreSQL) broker; every value is explained in
+# docs/background-jobs.md. A task runs at most `timeout`: the debit run's budget, one
+# processor exchange and one status request past it, and its recording. A pulled task is
+# handed out again after `retry`: it may wait behind `queue_limit` others, so above three
+# timeouts. Failures stop after `max_attempts` (the periodic sweeps take over); results are
+# kept (`save_limit` 0 prunes nothing on the hot path) and pruned daily by
+# tranche:prune-task-results.
+Q_WORKERS = int(os.environ.get("Q_WORKERS", "2"))
+Q_TIMEOUT = DEBIT_RUN_BUDGET_SECONDS + 2 * PROCESSOR_TIMEOUT_SECONDS + 60
+Q_CLUSTER = {
+    "name": "tranche",
+    "workers": Q_WORKERS,
+    "timeout": Q_TIMEOUT,
+    "retry": 3 * Q_TIMEOUT + 60,
+    "queue_limit": Q_WORKERS,
+    "max_attempts": 3,
+    "ack_failures": False,
+    "save_limit": 0,
+    "catch_up": False,
+    "bulk": 1,
+    "orm": "default",
+    "label": "Django Q2",
+}
+if os.environ.get("REDIS_URL") and env_bool("Q_REDIS_BROKER"):
+    Q_CLUSTER.pop("orm")
+    Q_CLUSTER["redis"] = os.environ["REDIS_URL"]
+# Task results kept for the admin: successes this many days, failures longer.
+TASK_RESULTS_KEEP_DAYS = 7
+TASK_FAILURES_KEEP_DAYS = 30
 
 # --- phone checks and SMS ------------------------------------------------------------------
 SMS_GATEWAY = os.environ.get("SMS_GATEWAY", "apps.verification.sms.OutboxSmsGateway")

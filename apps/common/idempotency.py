@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from apps.common.bulk import rows_delete
 from apps.common.errors import IdempotencyKeyReused, IdempotentRequestInFlight
 from apps.common.models import IdempotencyRecord
 
@@ -108,13 +109,6 @@ def idempotency_release(*, record_id: int) -> None:
 def idempotency_prune(*, now: datetime, batch_size: int = 5000) -> int:
     """Delete records older than the TTL, in batches; return how many went."""
     cutoff = now - timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
-    deleted = 0
-    while True:
-        ids = list(
-            IdempotencyRecord.objects.filter(created_at__lt=cutoff).values_list("pk", flat=True)[
-                :batch_size
-            ]
-        )
-        if not ids:
-            return deleted
-        deleted += IdempotencyRecord.objects.filter(pk__in=ids).delete()[0]
+    return rows_delete(
+        IdempotencyRecord.objects.filter(created_at__lt=cutoff), batch_size=batch_size
+    )

@@ -1,13 +1,31 @@
 """django-q2 entry points of the common kernel: thin, idempotent, safe to run twice."""
 
-from django.utils import timezone
+from datetime import timedelta
 
+from django.conf import settings
+from django.utils import timezone
+from django_q.models import Task
+
+from apps.common.bulk import rows_delete
 from apps.common.emails import email_send, emails_send, emails_send_unsent
 from apps.common.idempotency import idempotency_prune
 
 
 def prune_idempotency_records() -> int:
     return idempotency_prune(now=timezone.now())
+
+
+def prune_task_results() -> int:
+    """django-q2 keeps every result (``save_limit`` 0, see docs/background-jobs.md): the
+    successes go after TASK_RESULTS_KEEP_DAYS, the failures after TASK_FAILURES_KEEP_DAYS."""
+    now = timezone.now()
+    successes = Task.objects.filter(
+        success=True, stopped__lt=now - timedelta(days=settings.TASK_RESULTS_KEEP_DAYS)
+    )
+    failures = Task.objects.filter(
+        success=False, stopped__lt=now - timedelta(days=settings.TASK_FAILURES_KEEP_DAYS)
+    )
+    return rows_delete(successes) + rows_delete(failures)
 
 
 def send_email(email_id: int) -> str:

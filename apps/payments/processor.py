@@ -19,6 +19,7 @@ country and expiry.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -63,6 +64,16 @@ class ThreeDSStart:
     reference: str
     status: str  # authenticated, challenge, failed
     challenge_url: str = ""
+
+
+@dataclass(frozen=True)
+class ChargeRequest:
+    """One merchant-initiated charge of a saved card (an instalment's debit)."""
+
+    token: str
+    amount_cents: int
+    idempotency_key: str
+    livemode: bool
 
 
 @dataclass(frozen=True)
@@ -133,6 +144,12 @@ class CardProcessor(Protocol):
     ) -> ChargeResult:
         """Authorise and capture. Customer-initiated charges carry the 3-D Secure reference;
         later automatic debits are merchant-initiated with the saved token."""
+
+    def charge_many(self, requests: Sequence[ChargeRequest]) -> list[ChargeResult | None]:
+        """Merchant-initiated charges in one exchange (a processor's batch endpoint, or
+        concurrent calls for one that has none), answered in the requests' order. An answer
+        that got lost is None: ask by key. A refusal of one request (an unknown token) is a
+        declined result with no charge behind it."""
 
     def refund(
         self, *, charge_reference: str, amount_cents: int, idempotency_key: str, livemode: bool

@@ -20,6 +20,7 @@ import dataclasses
 import functools
 import secrets
 import time
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -46,6 +47,7 @@ from apps.payments.models import SandboxCard, SandboxCharge, SandboxThreeDS
 from apps.payments.processor import (
     BinInfo,
     CardDetails,
+    ChargeRequest,
     ChargeResult,
     InvalidCard,
     ProcessorError,
@@ -429,6 +431,90 @@ class SandboxProcessor:
         if card.scenario == TIMEOUT and row.status == SUCCEEDED:
             raise ProcessorUnavailable()  # the money moved; the answer got lost
         return _result(row)
+
+    def charge_many(self, requests: Sequence[ChargeRequest]) -> list[ChargeResult | None]:
+        """The batch endpoint: one round trip, a few statements whatever the batch's size,
+        with the same decisions and idempotency as ``charge``."""
+        self._network()
+        for request in requests:
+            _check_call(amount_cents=request.amount_cents, idempotency_key=request.idempotency_key)
+        keys = [request.idempotency_key for request in requests]
+        stored = self._charges_by_key(keys)
+        cards = {
+            (card.token, card.livemode): card
+            for card in SandboxCard.objects.filter(token__in={r.token for r in requests})
+        }
+        answers: dict[str, ChargeResult] = {}
+        new_rows = []
+        for request in requests:
+            key = request.idempotency_key
+            card = cards.get((request.token, request.livemode))
+            if key in stored or key in answers:
+                continue
+            if card is None:  # refused, nothing stored: the same request fails the same way
+                answers[key] = ChargeResult(
+                    reference="",
+                    idempotency_key=key,
+                    status=DECLINED,
+                    amount_cents=request.amount_cents,
+                    decline_code=UnknownToken.code,
+                )
+                continue
+            decline_code = self._decision(
+                card=card,
+                three_ds_reference="",
+                merchant_initiated=True,
+                amount_cents=request.amount_cents,
+            )
+            new_rows.append(
+                SandboxCharge(
+                    reference=_new_reference("ch"),
+                    idempotency_key=key,
+                    livemode=request.livemode,
+                    card=card,
+                    kind=CHARGE,
+                    amount_cents=request.amount_cents,
+                    status=DECLINED if decline_code else SUCCEEDED,
+                    decline_code=decline_code,
+                    created_at=timezone.now(),
+                )
+            )
+        # A racing call with the same key wins on the unique key: its row is the answer.
+        SandboxCharge.objects.bulk_create(new_rows, ignore_conflicts=True)
+        mine = {row.reference for row in new_rows}
+        stored.update(self._charges_by_key([row.idempotency_key for row in new_rows]))
+        results: list[ChargeResult | None] = []
+        for request in requests:
+            key = request.idempotency_key
+            if key in answers:
+                results.append(answers[key])
+                continue
+            row = stored[key]
+            try:
+                result = self._replay(
+                    row,
+                    kind=CHARGE,
+                    token=request.token,
+                    amount_cents=request.amount_cents,
+                    livemode=request.livemode,
+                )
+            except ProcessorKeyReused as error:  # refused, like the single call
+                result = ChargeResult(
+                    reference="",
+                    idempotency_key=key,
+                    status=DECLINED,
+                    amount_cents=request.amount_cents,
+                    decline_code=error.code,
+                )
+            lost = row.reference in mine and row.card.scenario == TIMEOUT and result.succeeded
+            results.append(None if lost else result)  # the money moved; the answer got lost
+        return results
+
+    def _charges_by_key(self, keys: list[str]) -> dict[str, SandboxCharge]:
+        if not keys:
+            return {}
+        rows = SandboxCharge.objects.select_related("card").filter(idempotency_key__in=keys)
+        return {row.idempotency_key: row for row in rows}
 
     def refund(
         self, *, charge_reference: str, amount_cents: int, idempotency_key: str, livemode: bool

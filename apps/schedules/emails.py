@@ -7,6 +7,7 @@ are formatted here, in the email's language, so the text and HTML versions agree
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from apps.common.emails import Attachment, EmailSpec
 from apps.common.money import display_eur, to_cents
 from apps.payments import links
 from apps.payments.emails import customer_email, customer_name, date_display, email_language
-from apps.payments.models import Charge, Checkout, Instalment, Order, Payment
+from apps.payments.models import Card, Charge, Checkout, Instalment, Order, Payment
 
 TEMPLATES = "emails/schedules"
 
@@ -76,9 +77,40 @@ class BatchContext:
         )
 
 
+# A batch formats the same few dates, amounts and brands thousands of times: each is
+# formatted once per language.
+@functools.lru_cache(maxsize=4096)
+def _date_in(language: str, day: date) -> str:
+    return date_display(day)
+
+
+@functools.lru_cache(maxsize=4096)
+def _eur_in(language: str, cents: int) -> str:
+    return display_eur(cents)
+
+
+@functools.lru_cache(maxsize=64)
+def _brand_in(language: str, brand: str) -> str:
+    return str(Card.Brand(brand).label) if brand in Card.Brand.values else brand
+
+
+def _date(day: date) -> str:
+    """``date_display`` in the active language."""
+    return _date_in(translation.get_language(), day)
+
+
+def _eur(cents: int) -> str:
+    """``display_eur`` in the active language."""
+    return _eur_in(translation.get_language(), cents)
+
+
+def _brand(card: Card) -> str:
+    return _brand_in(translation.get_language(), card.brand)
+
+
 def _card(payment: Payment) -> str:
     card = payment.card
-    return f"{card.get_brand_display()} •••• {card.last4}" if card else ""
+    return f"{_brand(card)} •••• {card.last4}" if card else ""
 
 
 def _label(instalment: Instalment, count: int) -> str:
@@ -103,8 +135,8 @@ def _remaining(rows: list[Instalment], after: Instalment | None = None) -> list[
     return [
         {
             "label": _label(row, count),
-            "date": date_display(row.due_date),
-            "amount": display_eur(to_cents(row.total_amount)),
+            "date": _date(row.due_date),
+            "amount": _eur(to_cents(row.total_amount)),
         }
         for row in rows
         if row.state != Instalment.State.PAID and (after is None or row.pk != after.pk)
@@ -145,8 +177,8 @@ def debit_succeeded(
     with translation.override(language):
         values = _common(context, payment) | {
             "number": _label(instalment, len(rows)),
-            "amount": display_eur(to_cents(charge.amount)),
-            "date": date_display(instalment.due_date),
+            "amount": _eur(to_cents(charge.amount)),
+            "date": _date(instalment.due_date),
             "receipt_number": receipt.number,
             "remaining": _remaining(rows, after=instalment),
         }
@@ -180,13 +212,11 @@ def debit_failed(context: BatchContext, *, charge: Charge, instalment: Instalmen
     with translation.override(language):
         values = _common(context, payment) | {
             "number": _label(instalment, len(rows)),
-            "amount": display_eur(to_cents(charge.amount)),
-            "date": date_display(instalment.due_date),
-            "retry_date": date_display(retry.astimezone(BUSINESS_TZ).date()) if retry else "",
+            "amount": _eur(to_cents(charge.amount)),
+            "date": _date(instalment.due_date),
+            "retry_date": _date(retry.astimezone(BUSINESS_TZ).date()) if retry else "",
             "late_fee": (
-                display_eur(settings.LATE_PAYMENT_FEE_CENTS)
-                if settings.LATE_PAYMENT_FEE_CENTS
-                else ""
+                _eur(settings.LATE_PAYMENT_FEE_CENTS) if settings.LATE_PAYMENT_FEE_CENTS else ""
             ),
         }
         subject = _("Action needed: your instalment to %(merchant)s could not be debited") % {
@@ -208,7 +238,7 @@ def paid_off(context: BatchContext, *, payment: Payment) -> EmailSpec:
     language = email_language(payment.locale)
     total = sum(to_cents(row.total_amount) for row in rows)
     with translation.override(language):
-        values = _common(context, payment) | {"total": display_eur(total)}
+        values = _common(context, payment) | {"total": _eur(total)}
         subject = _("Your purchase from %(merchant)s is paid off") % {
             "merchant": payment.merchant.legal_name
         }
@@ -229,8 +259,8 @@ def reminder(context: BatchContext, *, payment: Payment, instalment: Instalment)
     with translation.override(language):
         values = _common(context, payment) | {
             "number": _label(instalment, len(rows)),
-            "amount": display_eur(to_cents(instalment.total_amount)),
-            "date": date_display(instalment.due_date),
+            "amount": _eur(to_cents(instalment.total_amount)),
+            "date": _date(instalment.due_date),
             "change_card_link": links.plan_url(payment.public_id, section="card"),
         }
         subject = _("Reminder: %(amount)s will be debited on %(date)s") % {
@@ -265,7 +295,7 @@ def late_contact(
     language = email_language(payment.locale)
     with translation.override(language):
         values = _common(context, payment) | {
-            "owed": display_eur(_owed(rows, today)),
+            "owed": _eur(_owed(rows, today)),
             "days": days,
         }
         subject = _("Your payment to %(merchant)s is late") % {
@@ -296,7 +326,7 @@ def defaulted(context: BatchContext, *, payment: Payment, today: date) -> EmailS
     language = email_language(payment.locale)
     owed = sum(to_cents(row.total_amount) for row in rows if row.state != Instalment.State.PAID)
     with translation.override(language):
-        values = _common(context, payment) | {"owed": display_eur(owed)}
+        values = _common(context, payment) | {"owed": _eur(owed)}
         subject = _("Your payment to %(merchant)s is in default") % {
             "merchant": payment.merchant.legal_name
         }
@@ -333,7 +363,7 @@ def receipt_data(
         "fee_cents": to_cents(instalment.customer_fee),
         "interest_cents": to_cents(instalment.customer_interest),
         "paid_at": (charge.finished_at or charge.created_at).isoformat(),
-        "card": {"brand": card.get_brand_display(), "last4": card.last4} if card else None,
+        "card": {"brand": _brand(card), "last4": card.last4} if card else None,
         "remaining": [
             {
                 "number": row.number,

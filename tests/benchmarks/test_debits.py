@@ -24,7 +24,6 @@ SLICE_NOW = datetime.combine(debits.SLICE_DUE, debits.NOON, tzinfo=debits.PARIS)
 def bench_shop(settings, monkeypatch) -> debits.Shop:
     monkeypatch.setattr(debits, "CUSTOMERS", 3)
     # The processor's calls on this test's connection, which sees its uncommitted rows.
-    settings.DEBIT_RUN_CONCURRENCY = 1
     settings.SANDBOX_PROCESSOR_LATENCY_MS = 0
     return debits.shop(lambda line: None)
 

@@ -24,6 +24,7 @@ from apps.payments.models import SandboxCard, SandboxCharge, SandboxThreeDS
 from apps.payments.processor import (
     CardDetails,
     CardProcessor,
+    ChargeRequest,
     InvalidCard,
     ProcessorUnavailable,
     UnknownCharge,
@@ -506,6 +507,93 @@ def test_simultaneous_partial_refunds_never_exceed_the_charge():
     assert statuses == ["declined"] * 7 + ["succeeded"] * 3
     refunded = SandboxCharge.objects.filter(kind="refund", status="succeeded")
     assert sum(row.amount_cents for row in refunded) == 9_000
+
+
+# --- the batch endpoint (charge_many) ---------------------------------------------------------
+
+
+def request(card: CardDetails, key: str, *, amount=2_500, livemode=False) -> ChargeRequest:
+    return ChargeRequest(
+        token=card.token, amount_cents=amount, idempotency_key=key, livemode=livemode
+    )
+
+
+@pytest.mark.django_db
+def test_a_batch_decides_each_charge_like_a_single_debit(processor, django_assert_max_num_queries):
+    numbers = [SUCCESS, CHALLENGE, LATER_INSUFFICIENT, DO_NOT_HONOR, INSUFFICIENT]
+    cards = [tokenise(processor, number) for number in numbers]
+    expired = tokenise(processor, SUCCESS, exp_month=6, exp_year=2026)
+    live = tokenise(processor, SUCCESS, livemode=True)
+    requests = [request(card, f"batch:{i}") for i, card in enumerate([*cards, expired])]
+    requests.append(request(live, "batch:live"))  # a test-mode call with a live token
+
+    with time_machine.travel(datetime(2026, 7, 1, 8, 0, tzinfo=UTC), tick=False):
+        with django_assert_max_num_queries(4):  # whatever the batch's size
+            results = processor.charge_many(requests)
+        singles = [debit(processor, card, key=f"single:{i}") for i, card in enumerate(cards)]
+
+    assert [(r.status, r.decline_code) for r in results[:5]] == [
+        (r.status, r.decline_code) for r in singles
+    ]
+    assert (results[5].status, results[5].decline_code) == ("declined", "expired_card")
+    assert (results[6].status, results[6].decline_code, results[6].reference) == (
+        "declined",
+        "unknown_token",
+        "",
+    )
+    assert [r.idempotency_key for r in results] == [r.idempotency_key for r in requests]
+    assert SandboxCharge.objects.filter(idempotency_key__startswith="batch:").count() == 6
+
+
+@pytest.mark.django_db
+def test_a_batch_sent_again_charges_nothing_twice_and_answers_the_same(processor):
+    cards = [tokenise(processor, SUCCESS) for _ in range(3)]
+    debit(processor, cards[0], key="instalment:1:attempt:1")  # charged alone before
+    requests = [request(card, f"instalment:{i + 1}:attempt:1") for i, card in enumerate(cards)]
+
+    first = processor.charge_many(requests)
+    again = processor.charge_many(requests)
+
+    assert again == first
+    assert all(result.succeeded for result in first)
+    assert SandboxCharge.objects.count() == 3
+
+
+@pytest.mark.django_db
+def test_a_key_reused_in_a_batch_for_another_amount_is_declined_and_stores_nothing(processor):
+    card = tokenise(processor, SUCCESS)
+    debit(processor, card, amount=2_500, key="instalment:9:attempt:1")
+
+    [result] = processor.charge_many([request(card, "instalment:9:attempt:1", amount=2_600)])
+
+    assert (result.status, result.decline_code) == ("declined", "idempotency_key_reused")
+    assert SandboxCharge.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_batch_loses_the_timeout_cards_answers_but_their_money_moved(processor):
+    ok, slow = tokenise(processor, SUCCESS), tokenise(processor, TIMES_OUT)
+
+    results = processor.charge_many([request(ok, "k:ok"), request(slow, "k:slow")])
+    asked = processor.charge_status(idempotency_key="k:slow")
+    [again] = processor.charge_many([request(slow, "k:slow")])
+
+    assert results[0].succeeded and results[1] is None
+    assert (asked.status, asked.amount_cents) == ("succeeded", 2_500)
+    assert again == asked  # a retry with the key is answered, not charged again
+
+
+@pytest.mark.django_db(transaction=True)
+def test_simultaneous_batches_with_the_same_keys_make_one_charge_each():
+    processor = SandboxProcessor()
+    cards = [tokenise(processor, SUCCESS) for _ in range(20)]
+    requests = [request(card, f"instalment:{i}:attempt:1") for i, card in enumerate(cards)]
+
+    results = run_in_threads(lambda i: SandboxProcessor().charge_many(requests), count=4)
+
+    assert SandboxCharge.objects.count() == 20
+    assert all(batch == results[0] for batch in results)
+    assert all(result.succeeded for result in results[0])
 
 
 # --- the processor times out -----------------------------------------------------------------

@@ -21,8 +21,7 @@ BOUGHT = datetime(2026, 1, 10, 15, 0, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)
-def _one_thread(settings, tmp_path):
-    settings.DEBIT_RUN_CONCURRENCY = 1  # the test's transaction is not visible to threads
+def _receipts_in_tmp(settings, tmp_path):
     settings.STORAGES = {
         **settings.STORAGES,
         "receipts": {

@@ -23,7 +23,6 @@ BOUGHT = datetime(2026, 1, 30, 10, 0, tzinfo=UTC)  # 4x: Jan 30, Feb 28, Mar 30,
 
 @pytest.fixture(autouse=True)
 def _inline(settings, tmp_path, monkeypatch):
-    settings.DEBIT_RUN_CONCURRENCY = 1
     settings.STORAGES = {
         **settings.STORAGES,
         "receipts": {

@@ -7,10 +7,10 @@ One run works in batches, each in three steps:
    ``next_debit_at`` is cleared and ``debit_attempts`` counted, and a ``pending`` Charge is
    written for each with the key ``instalment:<id>:attempt:<n>``. Committed before any call:
    a claimed instalment is not due any more, so no other run takes it.
-2. **charge** (no transaction): the saved card is charged through the processor interface,
-   merchant-initiated (no 3-D Secure), several calls in flight at once
-   (``DEBIT_RUN_CONCURRENCY`` threads, each with its own connection). A timeout is asked
-   about by key at once; what is still unknown stays ``unknown``.
+2. **charge** (no transaction): the saved cards are charged through the processor
+   interface, merchant-initiated (no 3-D Secure), the whole batch in one exchange
+   (``charge_many``). An answer lost (a timeout) is asked about by key at once; what is
+   still unknown stays ``unknown``.
 3. **record** (one transaction per batch): ``debit_results_record`` writes the outcomes:
    instalments paid, ledger postings, receipts, events, payment states, emails and IPNs; or
    the failures and their dunning retry.
@@ -24,22 +24,23 @@ and the instalment is simply due again (a new attempt, a new key).
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import Future
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import transaction
 from django.db.models import F
 
 from apps.common.money import to_cents
 from apps.payments.models import Charge, Instalment, PaymentState
-from apps.payments.processor import ChargeResult, ProcessorUnavailable, card_processor
+from apps.payments.processor import (
+    ChargeRequest,
+    ChargeResult,
+    ProcessorUnavailable,
+    card_processor,
+)
 from apps.payments.services.charges import IN_DOUBT, IN_FLIGHT_GRACE, charge_status_ask
 from apps.schedules.services.recording import DebitOutcome, debit_results_record
 
@@ -92,33 +93,37 @@ def debit_run(
     """Charge the instalments due at ``now``: at most ``limit``, for about
     ``budget_seconds`` (then the caller queues another run for the rest)."""
     batch_size = batch_size or settings.DEBIT_RUN_BATCH_SIZE
+    deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
     summary = DebitRunSummary()
-    summary.settled = debits_settle_in_doubt(now=now)
-    started = time.monotonic()
-    with _CallPool(settings.DEBIT_RUN_CONCURRENCY) as pool:
-        while limit is None or summary.claimed < limit:
-            if budget_seconds is not None and time.monotonic() - started > budget_seconds:
-                break
-            size = batch_size if limit is None else min(batch_size, limit - summary.claimed)
-            batch = debit_batch(now=now, size=size, pool=pool)
-            if batch.claimed == 0 and batch.skipped == 0:
-                break
-            summary.add(batch)
-            if progress is not None:
-                progress(summary)
+    summary.settled = debits_settle_in_doubt(now=now, deadline=deadline)
+    while limit is None or summary.claimed < limit:
+        if _past(deadline):
+            break
+        size = batch_size if limit is None else min(batch_size, limit - summary.claimed)
+        batch = debit_batch(now=now, size=size, deadline=deadline)
+        if batch.claimed == 0 and batch.skipped == 0:
+            break
+        summary.add(batch)
+        if progress is not None:
+            progress(summary)
     return summary
 
 
-def debit_batch(*, now: datetime, size: int, pool: _CallPool | None = None) -> DebitRunSummary:
-    """Claim up to ``size`` due instalments, charge them and record the results."""
+def _past(deadline: float | None) -> bool:
+    return deadline is not None and time.monotonic() >= deadline
+
+
+def debit_batch(*, now: datetime, size: int, deadline: float | None = None) -> DebitRunSummary:
+    """Claim up to ``size`` due instalments, charge them and record the results. Past the
+    ``deadline`` (``time.monotonic()``) no processor call starts: what is unknown then stays
+    unknown for the next run."""
     claimed, skipped = _claim(now=now, size=size)
     summary = DebitRunSummary(claimed=len(claimed), skipped=skipped)
     if not claimed:
         return summary
-    calls = pool.map(_charge, claimed) if pool else [_charge(item) for item in claimed]
     outcomes = [
         DebitOutcome(charge_id=item.charge_id, result=result)
-        for item, result in zip(claimed, calls, strict=True)
+        for item, result in zip(claimed, _charge(claimed, deadline=deadline), strict=True)
     ]
     recorded = debit_results_record(outcomes, now=now)
     summary.succeeded = recorded.succeeded
@@ -201,22 +206,33 @@ def _claim(*, now: datetime, size: int) -> tuple[list[Claimed], int]:
     return items, len(rows) - len(items)
 
 
-def _charge(item: Claimed) -> ChargeResult | None:
-    """One merchant-initiated charge; None when its outcome is unknown."""
-    processor = card_processor()
-    try:
-        return processor.charge(
+def _charge(claimed: list[Claimed], *, deadline: float | None) -> list[ChargeResult | None]:
+    """The batch's merchant-initiated charges; None where the outcome is unknown.
+
+    An answer lost on the way back is asked for by key at once, until the deadline. When the
+    whole exchange failed nobody is asked now: the processor is down or slow, and the
+    in-doubt sweep of a later run asks about each charge."""
+    requests = [
+        ChargeRequest(
             token=item.token,
             amount_cents=item.amount_cents,
             idempotency_key=item.idempotency_key,
             livemode=item.livemode,
-            merchant_initiated=True,
         )
+        for item in claimed
+    ]
+    try:
+        results = card_processor().charge_many(requests)
     except ProcessorUnavailable:
-        logger.warning("Processor unavailable for %s; asking by key", item.idempotency_key)
-    except Exception:  # a bug or a refusal of the call itself: the outcome is unknown
-        logger.exception("Charge %s failed unexpectedly", item.idempotency_key)
-    return _ask(item.idempotency_key)
+        logger.warning("Processor unavailable for %d debits; left in doubt", len(requests))
+        return [None] * len(requests)
+    except Exception:  # a bug or a refusal of the call itself: the outcomes are unknown
+        logger.exception("Debit batch of %d failed unexpectedly", len(requests))
+        return [None] * len(requests)
+    return [
+        result if result is not None or _past(deadline) else _ask(request.idempotency_key)
+        for request, result in zip(requests, results, strict=True)
+    ]
 
 
 def _ask(idempotency_key: str) -> ChargeResult | None:
@@ -224,9 +240,12 @@ def _ask(idempotency_key: str) -> ChargeResult | None:
     return charge_status_ask(charge=probe)
 
 
-def debits_settle_in_doubt(*, now: datetime, limit: int = 1000) -> int:
+def debits_settle_in_doubt(
+    *, now: datetime, limit: int = 1000, deadline: float | None = None
+) -> int:
     """Ask the processor about instalment charges left pending or unknown for longer than
-    IN_FLIGHT_GRACE (a worker died, a timeout) and record what it says, once."""
+    IN_FLIGHT_GRACE (a worker died, a timeout) and record what it says, once; no question
+    starts past the ``deadline`` (``time.monotonic()``)."""
     candidates = list(
         Charge.objects.filter(
             status__in=IN_DOUBT,
@@ -238,56 +257,11 @@ def debits_settle_in_doubt(*, now: datetime, limit: int = 1000) -> int:
     )
     outcomes = []
     for charge_id, key in candidates:
+        if _past(deadline):
+            break
         result = charge_status_ask(charge=Charge(idempotency_key=key), unknown_means_not_sent=True)
         if result is not None:
             outcomes.append(DebitOutcome(charge_id=charge_id, result=result))
     if not outcomes:
         return 0
     return debit_results_record(outcomes, now=now).recorded
-
-
-# --- processor calls in flight at once ------------------------------------------------------
-
-
-class _CallPool:
-    """A few long-lived threads making processor calls; each keeps one database connection
-    for the whole run (the sandbox processor reads its tables) and closes it at the end."""
-
-    def __init__(self, size: int):
-        self.size = max(1, size)
-        self.jobs: queue.Queue[tuple[Callable[[Any], Any], Any, Future] | None] = queue.Queue()
-        self.threads: list[threading.Thread] = []
-
-    def __enter__(self) -> _CallPool | None:
-        if self.size == 1:
-            return None  # calls made in the caller's thread
-        for number in range(self.size):
-            thread = threading.Thread(target=self._work, name=f"debit-call-{number}", daemon=True)
-            thread.start()
-            self.threads.append(thread)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for _thread in self.threads:
-            self.jobs.put(None)
-        for thread in self.threads:
-            thread.join()
-
-    def _work(self) -> None:
-        try:
-            while (job := self.jobs.get()) is not None:
-                function, argument, future = job
-                try:
-                    future.set_result(function(argument))
-                except BaseException as error:  # handed to the caller
-                    future.set_exception(error)
-        finally:
-            connections.close_all()
-
-    def map(self, function: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
-        futures = []
-        for item in items:
-            future: Future = Future()
-            self.jobs.put((function, item, future))
-            futures.append(future)
-        return [future.result() for future in futures]

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
 
+from apps.common.bulk import rows_update
 from apps.common.dates import business_date, debit_time
 from apps.common.emails import emails_queue_many
 from apps.common.money import to_cents, to_money
@@ -223,14 +224,12 @@ class _Batch:
                 status=Charge.Status.UNKNOWN
             )
         if self.charges_done:
-            Charge.objects.bulk_update(
-                self.charges_done,
-                ["status", "processor_reference", "failure_code", "finished_at"],
+            rows_update(
+                self.charges_done, ["status", "processor_reference", "failure_code", "finished_at"]
             )
         if self.instalments_changed:
-            Instalment.objects.bulk_update(
-                self.instalments_changed,
-                ["state", "paid_at", "next_debit_at", "customer_fee"],
+            rows_update(
+                self.instalments_changed, ["state", "paid_at", "next_debit_at", "customer_fee"]
             )
         for payment_id, cents in self.late_fees.items():
             Payment.objects.filter(pk=payment_id).update(

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 
+from apps.common.bulk import rows_update
 from apps.common.emails import emails_queue_many
 from apps.payments.models import Instalment, Payment, PaymentState
 from apps.schedules import emails
@@ -59,6 +60,6 @@ def reminders_send(*, now: datetime, limit: int = 50_000) -> int:
             emails_queue_many([spec for spec in specs if spec.to], now=now)
             for row in rows:
                 row.reminded_for = row.due_date
-            Instalment.objects.bulk_update(rows, ["reminded_for"])
+            rows_update(rows, ["reminded_for"])
             sent += len(rows)
     return sent
