@@ -4,6 +4,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from apps.payments.models import Payment
+
 # Receipt numbers come from this PostgreSQL sequence (migration 0001): unique across
 # processes without a lock; a rolled-back debit leaves a gap, never a duplicate.
 RECEIPT_NUMBER_SEQUENCE = "schedules_receipt_number_seq"
@@ -60,3 +62,12 @@ class Receipt(models.Model):
 
     def __str__(self) -> str:
         return self.number
+
+
+class DefaultedPayment(Payment):
+    """Payments in default, as operators work on them (closing the collection)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("payment in default")
+        verbose_name_plural = _("payments in default")
