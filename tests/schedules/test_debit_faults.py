@@ -1,6 +1,7 @@
 """Faults: a worker that dies mid-run, timeouts, two workers at once, a clock that jumps."""
 
 import threading
+import time
 import zlib
 from datetime import UTC, datetime, timedelta
 
@@ -184,3 +185,30 @@ def test_after_a_three_day_outage_missed_debits_run_once_and_late_reminders_are_
     with time_machine.travel(before, tick=False):
         assert reminders_send(now=before) == 1
         assert reminders_send(now=before + timedelta(hours=1)) == 0
+
+
+@pytest.mark.django_db
+def test_past_its_budget_a_run_starts_no_processor_call(shop, monkeypatch):
+    payment = accepted(shop, when=BOUGHT, card_number=TIMEOUT)
+    second = payment.instalments.get(number=2)
+    at = second.next_debit_at + timedelta(minutes=1)
+    asked = []
+    original = SandboxProcessor.charge_status
+
+    def counted_status(self, *, idempotency_key):
+        asked.append(idempotency_key)
+        return original(self, idempotency_key=idempotency_key)
+
+    monkeypatch.setattr(SandboxProcessor, "charge_status", counted_status)
+
+    assert run(at, budget_seconds=0).claimed == 0  # the budget is spent before the first batch
+    with time_machine.travel(at, tick=False):
+        # A batch whose deadline passed while it was charged: the lost answer is not asked for.
+        batch = debits.debit_batch(now=at, size=10, deadline=time.monotonic() - 1)
+
+    assert (batch.claimed, batch.in_doubt) == (1, 1) and asked == []
+    charge = Charge.objects.get(instalment=second)
+    assert charge.status == "unknown"
+    later = run(at + timedelta(minutes=3))  # the next run's sweep asks, once
+    assert later.settled == 1 and len(asked) == 1
+    charged_once()
