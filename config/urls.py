@@ -9,6 +9,7 @@ from apps.common.api.views import EndpointNotFoundView
 api_patterns = [
     path("", include("apps.merchants.api.urls")),
     path("", include("apps.payments.api.urls")),
+    path("", include("apps.payments.api.export_urls")),
 ]
 
 urlpatterns = [
@@ -20,11 +21,13 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("apps.merchants.urls")),
+    path("", include("apps.payments.dashboard.urls")),
+    path("", include("apps.ledger.urls")),
     path("", include("apps.payments.urls")),
     path("", include("apps.verification.urls")),
     path("", include("apps.common.urls")),
     path("", include("apps.schedules.urls")),
-    path("", RedirectView.as_view(pattern_name="merchants:dashboard", permanent=False)),
+    path("", RedirectView.as_view(pattern_name="dashboard:home", permanent=False)),
 ]
 
 if settings.BENCHMARK_ENDPOINTS:

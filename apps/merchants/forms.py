@@ -1,10 +1,11 @@
 from django import forms
-from django.contrib.auth import get_user_model, password_validation
+from django.contrib.auth import authenticate, get_user_model, password_validation
 from django.contrib.postgres.forms import SimpleArrayField
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from schwifty import IBAN
 
-from apps.merchants.models import Country, Merchant
+from apps.merchants.models import Country, Membership, Merchant, compact_bic, compact_iban
 
 
 class RegistrationForm(forms.Form):
@@ -75,6 +76,9 @@ def https_formfield(model_field, **kwargs):
 
 
 class MerchantSettingsForm(forms.ModelForm):
+    """The settings page. A change of the payout IBAN needs the user's password: it is
+    checked through ``authenticate`` so wrong guesses count toward the log-in rate limit."""
+
     excluded_categories = SimpleArrayField(
         forms.CharField(max_length=100, required=False),
         label=_("Excluded product categories"),
@@ -83,6 +87,28 @@ class MerchantSettingsForm(forms.ModelForm):
             "Separated by commas, as your shop sends them (e.g. digital, services, workshops): "
             "a basket holding one of them is not eligible."
         ),
+    )
+    # Longer than the column: people paste IBANs grouped by four, stored compact.
+    payout_iban = forms.CharField(
+        label=_("IBAN for payouts"),
+        required=False,
+        max_length=50,
+        help_text=_("The account of a SEPA country where Tranche pays your balance."),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    payout_bic = forms.CharField(
+        label=_("BIC for payouts"),
+        required=False,
+        max_length=20,
+        help_text=_("Optional: your bank's code (8 or 11 characters)."),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    password = forms.CharField(
+        label=_("Your password"),
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        help_text=_("Needed only to change the IBAN: we check it is really you."),
     )
 
     class Meta:
@@ -94,6 +120,9 @@ class MerchantSettingsForm(forms.ModelForm):
             "ipn_callback_url",
             "excluded_categories",
             "authorisation_policy",
+            "notification_email",
+            "payout_iban",
+            "payout_bic",
         ]
         help_texts = {
             "return_url": _(
@@ -105,8 +134,97 @@ class MerchantSettingsForm(forms.ModelForm):
                 "What the card authorisation covers at checkout: the first instalment, or the "
                 "whole amount to check the balance."
             ),
+            "notification_email": _(
+                "Where Tranche sends news of your payments; your contact email when empty."
+            ),
         }
+
+    SECTIONS = (
+        (
+            _("Payment defaults"),
+            (
+                "return_url",
+                "customer_cancel_url",
+                "ipn_callback_url",
+                "excluded_categories",
+                "authorisation_policy",
+            ),
+        ),
+        (_("Notifications"), ("notification_email",)),
+        (_("Payouts"), ("payout_iban", "payout_bic", "password")),
+    )
+
+    def __init__(self, *args, request=None, editable: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.request = request
+        self.stored_iban = self.instance.payout_iban
+        if self.stored_iban:
+            self.initial["payout_iban"] = IBAN(self.stored_iban).formatted
+        if not editable:  # read-only page: nothing to confirm
+            del self.fields["password"]
+
+    def sections(self):
+        """(title, bound fields) for each part of the page."""
+        return [
+            (title, [self[name] for name in names if name in self.fields])
+            for title, names in self.SECTIONS
+        ]
 
     def clean_excluded_categories(self):
         categories = [c.strip().lower() for c in self.cleaned_data["excluded_categories"]]
         return sorted({c for c in categories if c})
+
+    def clean_payout_iban(self):
+        value = self.cleaned_data["payout_iban"].strip()
+        if not value:
+            return ""
+        compact = compact_iban(value)
+        if not IBAN(compact).in_sepa_zone:
+            raise forms.ValidationError(
+                _("Payouts are SEPA transfers: give the IBAN of an account in a SEPA country."),
+                code="iban_not_sepa",
+            )
+        return compact
+
+    def clean_payout_bic(self):
+        value = self.cleaned_data["payout_bic"].strip()
+        return compact_bic(value) if value else ""
+
+    def clean(self):
+        cleaned = super().clean()
+        iban = cleaned.get("payout_iban")
+        if cleaned.get("payout_bic") and iban == "":
+            self.add_error("payout_bic", _("Give the IBAN too, or leave the BIC empty."))
+        if iban is not None and iban != self.stored_iban:
+            self._check_password(cleaned.get("password", ""))
+        return cleaned
+
+    def _check_password(self, password: str) -> None:
+        if not password:
+            self.add_error("password", _("Enter your password to change the IBAN for payouts."))
+            return
+        user = self.request.user
+        confirmed = authenticate(self.request, username=user.get_username(), password=password)
+        if confirmed is None or confirmed.pk != user.pk:
+            self.add_error("password", _("Wrong password: the IBAN was not changed."))
+
+
+class StaffInviteForm(forms.Form):
+    email = forms.EmailField(
+        label=_("Email"),
+        max_length=150,  # the username column
+        widget=forms.EmailInput(attrs={"autocomplete": "off"}),
+    )
+    role = forms.ChoiceField(label=_("Role"))
+
+    def __init__(self, *args, grantable: set[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        invitable = [Membership.Role.ADMIN, Membership.Role.STAFF]
+        self.fields["role"].choices = [
+            (role.value, role.label) for role in invitable if role in grantable
+        ]
+        self.fields["role"].initial = Membership.Role.STAFF
+
+
+class StaffRoleForm(forms.Form):
+    role = forms.ChoiceField(label=_("Role"), choices=Membership.Role.choices)

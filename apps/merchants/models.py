@@ -127,6 +127,11 @@ class Merchant(models.Model):
             "A payment not paid within this time expires, unless the API call sets expires_after."
         ),
     )
+    notification_email = models.EmailField(
+        _("email for notifications"),
+        blank=True,
+        help_text=_("Where Tranche sends news of payments; the contact email when empty."),
+    )
     sms_payment_links = models.BooleanField(
         _("payment links by SMS"),
         default=True,
@@ -156,6 +161,10 @@ class Merchant(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status == self.Status.ACTIVE
+
+    @property
+    def notifications_to(self) -> str:
+        return self.notification_email or self.contact_email
 
     @property
     def legal_validation_state(self) -> str:

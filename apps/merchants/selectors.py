@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from django.db.models import Q, QuerySet
+from django.db.models import Case, Q, QuerySet, Value, When
 
 from apps.common.config_cache import config_cache
 from apps.common.signing import UnsealError, unseal
@@ -102,4 +102,25 @@ def merchant_by_public_id(public_id: str) -> Merchant | None:
     """The merchant with this public id (the widget's credential), from the config cache."""
     return config_cache.get(
         ("merchant", public_id), lambda: Merchant.objects.filter(public_id=public_id).first()
+    )
+
+
+def staff_list(*, merchant: Merchant) -> QuerySet[Membership]:
+    """The merchant's team: owners first, then administrators, then staff; oldest first."""
+    rank = Case(
+        When(role=Membership.Role.OWNER, then=Value(0)),
+        When(role=Membership.Role.ADMIN, then=Value(1)),
+        default=Value(2),
+    )
+    return (
+        Membership.objects.filter(merchant=merchant)
+        .select_related("user", "merchant")
+        .order_by(rank, "created_at", "pk")
+    )
+
+
+def staff_member_get(*, merchant: Merchant, membership_id: int) -> Membership:
+    """A member of this merchant's team; another merchant's member raises DoesNotExist."""
+    return Membership.objects.select_related("user", "merchant").get(
+        merchant=merchant, pk=membership_id
     )

@@ -1,38 +1,29 @@
-"""The merchant dashboard's pages: registration, home, API keys."""
+"""The merchant dashboard's pages: registration, account, settings, API keys, team."""
 
 from __future__ import annotations
-
-from functools import wraps
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.merchants import selectors, services
-from apps.merchants.forms import MerchantSettingsForm, NewKeyForm, RegistrationForm
-from apps.merchants.models import APIKey
-
-
-def merchant_required(view):
-    """Log-in required, and the user must belong to a merchant (``request.membership``)."""
-
-    @login_required
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        request.membership = selectors.membership_for_user(request.user)
-        if request.membership is None:
-            return render(request, "merchants/no_merchant.html", status=403)
-        return view(request, *args, **kwargs)
-
-    return wrapper
+from apps.merchants.access import merchant_required
+from apps.merchants.forms import (
+    MerchantSettingsForm,
+    NewKeyForm,
+    RegistrationForm,
+    StaffInviteForm,
+    StaffRoleForm,
+)
+from apps.merchants.models import APIKey, Membership
 
 
 def _key_or_404(request, key_id: int) -> APIKey:
@@ -47,7 +38,7 @@ def _key_or_404(request, key_id: int) -> APIKey:
 @require_http_methods(["GET", "POST"])
 def register(request):
     if request.user.is_authenticated and selectors.membership_for_user(request.user):
-        return redirect("merchants:dashboard")
+        return redirect("dashboard:home")
     form = RegistrationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -71,15 +62,15 @@ def register(request):
                 request,
                 _("Welcome! Your account is pending: we will activate it after a quick review."),
             )
-            return redirect("merchants:dashboard")
+            return redirect("dashboard:home")
     return render(request, "merchants/register.html", {"form": form})
 
 
 @merchant_required
-def dashboard(request):
+def account(request):
     merchant = request.membership.merchant
     plans = selectors.fee_plans_list(merchant=merchant)
-    return render(request, "merchants/dashboard.html", {"merchant": merchant, "fee_plans": plans})
+    return render(request, "merchants/account.html", {"merchant": merchant, "fee_plans": plans})
 
 
 @merchant_required
@@ -87,24 +78,33 @@ def dashboard(request):
 def settings_page(request):
     merchant = request.membership.merchant
     can_edit = request.membership.can_manage_keys
-    form = MerchantSettingsForm(request.POST or None, instance=merchant)
-    if request.method == "POST":
-        if not can_edit:
-            raise PermissionDenied
-        if form.is_valid():
-            services.merchant_settings_update(
-                merchant=merchant,
-                return_url=form.cleaned_data["return_url"],
-                customer_cancel_url=form.cleaned_data["customer_cancel_url"],
-                ipn_callback_url=form.cleaned_data["ipn_callback_url"],
-                excluded_categories=form.cleaned_data["excluded_categories"],
-                authorisation_policy=form.cleaned_data["authorisation_policy"],
-                now=timezone.now(),
-                actor=request.user,
-            )
-            messages.success(request, _("Settings saved."))
-            return redirect("merchants:settings")
-    return render(request, "merchants/settings.html", {"form": form, "can_edit": can_edit})
+    if request.method == "POST" and not can_edit:
+        raise PermissionDenied
+    form = MerchantSettingsForm(
+        request.POST or None, instance=merchant, request=request, editable=can_edit
+    )
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        services.merchant_settings_update(
+            merchant=merchant,
+            return_url=data["return_url"],
+            customer_cancel_url=data["customer_cancel_url"],
+            ipn_callback_url=data["ipn_callback_url"],
+            excluded_categories=data["excluded_categories"],
+            authorisation_policy=data["authorisation_policy"],
+            notification_email=data["notification_email"],
+            payout_iban=data["payout_iban"],
+            payout_bic=data["payout_bic"],
+            now=timezone.now(),
+            actor=request.user,
+        )
+        messages.success(request, _("Settings saved."))
+        return redirect("merchants:settings")
+    return render(
+        request,
+        "merchants/settings.html",
+        {"form": form, "can_edit": can_edit, "merchant": merchant},
+    )
 
 
 def _api_page(request, *, issued=None, status=200):
@@ -179,3 +179,159 @@ def api_key_revoke(request, key_id: int):
     else:
         messages.success(request, _("Key %(prefix)s… revoked.") % {"prefix": key.display_prefix})
     return redirect("merchants:api-keys")
+
+
+# --- team ------------------------------------------------------------------------------
+
+
+def _member_or_404(request, membership_id: int) -> Membership:
+    """A member of the user's merchant, for an owner or admin; staff members get 403."""
+    if not request.membership.can_manage_keys:
+        raise PermissionDenied
+    try:
+        return selectors.staff_member_get(merchant=request.merchant, membership_id=membership_id)
+    except Membership.DoesNotExist as exc:
+        raise Http404 from exc
+
+
+def _staff_page(request, invite_form):
+    actor = request.membership
+    members = list(selectors.staff_list(merchant=request.merchant))
+    owners = sum(member.role == Membership.Role.OWNER for member in members)
+    grantable = services.ROLES_GRANTABLE_BY[actor.role]
+    rows = []
+    for member in members:
+        manageable = services.staff_may_manage(actor=actor, member=member)
+        last_owner = member.role == Membership.Role.OWNER and owners == 1
+        rows.append(
+            {
+                "member": member,
+                "pending": not member.user.has_usable_password(),
+                "is_me": member.pk == actor.pk,
+                "last_owner": last_owner,
+                "may_remove": manageable and not last_owner,
+                "may_resend": manageable and not member.user.has_usable_password(),
+                "roles": [
+                    (value, label)
+                    for value, label in Membership.Role.choices
+                    if value in grantable or value == member.role
+                ]
+                if manageable and actor.role == Membership.Role.OWNER and not last_owner
+                else [],
+            }
+        )
+    return render(
+        request,
+        "merchants/staff.html",
+        {
+            "rows": rows,
+            "can_manage": actor.can_manage_keys,
+            "form": invite_form,
+            "merchant": request.merchant,
+        },
+    )
+
+
+@merchant_required
+@require_http_methods(["GET", "POST"])
+def staff(request):
+    """The team: everyone sees it; owners and admins invite (POST here) and manage."""
+    actor = request.membership
+    if request.method == "POST" and not actor.can_manage_keys:
+        raise PermissionDenied
+    grantable = services.ROLES_GRANTABLE_BY[actor.role]
+    form = StaffInviteForm(request.POST or None, grantable=grantable)
+    if request.method == "POST" and form.is_valid():
+        try:
+            invitation = services.staff_invite(
+                merchant=request.merchant,
+                email=form.cleaned_data["email"],
+                role=form.cleaned_data["role"],
+                actor=actor,
+                now=timezone.now(),
+                language=get_language() or settings.LANGUAGE_CODE,
+            )
+        except services.StaffAlreadyMember as error:
+            form.add_error("email", error.message)
+        except services.StaffNotAllowed as error:
+            form.add_error("role", error.message)
+        else:
+            messages.success(
+                request,
+                _("Invitation sent to %(email)s.") % {"email": invitation.membership.user.email},
+            )
+            return redirect("merchants:staff")
+    return _staff_page(request, form)
+
+
+@merchant_required
+@require_POST
+def staff_role(request, membership_id: int):
+    member = _member_or_404(request, membership_id)
+    form = StaffRoleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Choose owner, administrator or staff."))
+        return redirect("merchants:staff")
+    try:
+        member = services.staff_role_change(
+            member=member,
+            role=form.cleaned_data["role"],
+            actor=request.membership,
+            now=timezone.now(),
+        )
+    except services.StaffNotAllowed as exc:
+        raise PermissionDenied from exc
+    except (services.StaffLastOwner, services.StaffMemberGone) as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(
+            request,
+            _("%(email)s is now %(role)s.")
+            % {"email": member.user.email, "role": member.get_role_display().lower()},
+        )
+    return redirect("merchants:staff")
+
+
+@merchant_required
+@require_http_methods(["GET", "POST"])
+def staff_remove(request, membership_id: int):
+    member = _member_or_404(request, membership_id)
+    if request.method == "GET":
+        return render(
+            request,
+            "merchants/staff_remove_confirm.html",
+            {"member": member, "is_me": member.pk == request.membership.pk},
+        )
+    try:
+        services.staff_remove(member=member, actor=request.membership, now=timezone.now())
+    except services.StaffNotAllowed as exc:
+        raise PermissionDenied from exc
+    except (services.StaffLastOwner, services.StaffMemberGone) as error:
+        messages.error(request, error.message)
+        return redirect("merchants:staff")
+    if member.pk == request.membership.pk:  # left the team: nothing to show here any more
+        return redirect("dashboard:home")
+    messages.success(request, _("%(email)s no longer has access.") % {"email": member.user.email})
+    return redirect("merchants:staff")
+
+
+@merchant_required
+@require_POST
+def staff_invitation_resend(request, membership_id: int):
+    member = _member_or_404(request, membership_id)
+    try:
+        services.staff_invitation_resend(
+            member=member,
+            actor=request.membership,
+            now=timezone.now(),
+            language=get_language() or settings.LANGUAGE_CODE,
+        )
+    except services.StaffNotAllowed as exc:
+        raise PermissionDenied from exc
+    except (services.StaffInvitationNotPending, services.StaffMemberGone) as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(
+            request, _("Invitation sent again to %(email)s.") % {"email": member.user.email}
+        )
+    return redirect("merchants:staff")

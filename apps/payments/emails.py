@@ -170,15 +170,42 @@ def _merchant_notice_queue(
         context |= {
             "customer_name": customer_name(payment, checkout),
             "order_references": references,
-            "dashboard_link": links.absolute(reverse("merchants:dashboard")),
+            "dashboard_link": links.absolute(reverse("dashboard:home")),
         }
         subject = gettext("New payment %(id)s accepted") % {"id": payment.public_id}
     return email_queue(
         key=f"payment:{payment.public_id}:accepted:merchant",
-        to=payment.merchant.contact_email,
+        to=payment.merchant.notifications_to,
         subject=subject,
         template="emails/payment_accepted_merchant",
         context=context,
         language=language,
         now=now,
     )
+
+
+def payment_link_email_queue(*, payment: Payment, now: datetime) -> OutgoingEmail:
+    """Email the customer the link to pay (a remote sale from the dashboard). Call it in a
+    transaction; each call sends one more message (keyed by its number), as SMS links do."""
+    to = customer_email(payment, None)
+    sent = payment.events.filter(kind="payment_link_email").count()
+    language = email_language(payment.locale)
+    with translation.override(language):
+        context = _plan_context(payment, None) | {
+            "customer_name": customer_name(payment, None),
+            "link": links.checkout_url(payment.public_id),
+        }
+        subject = gettext("%(merchant)s: your payment link") % {
+            "merchant": payment.merchant.legal_name
+        }
+    email = email_queue(
+        key=f"payment:{payment.public_id}:link-email:{sent + 1}",
+        to=to,
+        subject=subject,
+        template="emails/payment_link_customer",
+        context=context,
+        language=language,
+        now=now,
+    )
+    payment_event_record(payment, kind="payment_link_email", now=now, detail={"number": sent + 1})
+    return email

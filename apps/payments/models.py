@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.indexes import OpClass
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Lower, Upper
 from django.utils.translation import gettext_lazy as _
 from djmoney.models.fields import MoneyField
 
@@ -295,6 +298,25 @@ class Payment(models.Model):
                 fields=["merchant", "livemode", "state", "-created_at", "-id"],
                 name="payment_state_list_idx",
             ),
+            # The dashboard's list sorted by amount.
+            models.Index(
+                fields=["merchant", "livemode", "purchase_amount", "id"],
+                name="payment_amount_list_idx",
+            ),
+            # The dashboard's search, in what this merchant sent (never another merchant's
+            # copy): the email, and a case-insensitive prefix of the last name.
+            models.Index(
+                F("merchant"),
+                F("livemode"),
+                Lower(KeyTextTransform("email", "customer_data")),
+                name="payment_customer_email_idx",
+            ),
+            models.Index(
+                F("merchant"),
+                F("livemode"),
+                OpClass(Upper(KeyTextTransform("last_name", "customer_data")), "text_pattern_ops"),
+                name="payment_customer_name_idx",
+            ),
             # The expiry job: payments still payable whose time is up.
             models.Index(
                 fields=["expires_at"],
@@ -377,6 +399,8 @@ class Instalment(models.Model):
             models.Index(
                 fields=["due_date"], condition=Q(state="pending"), name="instalment_due_idx"
             ),
+            # The dashboard's "collected and due" chart: every state, by due date.
+            models.Index(fields=["due_date", "payment"], name="instalment_due_date_idx"),
             # The debit run's claim: what is due to be charged, oldest first.
             # (A day's instalments share one debit time: the id breaks the tie in the index,
             # not in a sort of the whole day at each claim.)
@@ -884,3 +908,89 @@ class SandboxCharge(models.Model):
 
     def __str__(self) -> str:
         return self.reference
+
+
+def new_export_id() -> str:
+    return new_public_id("export")
+
+
+class DataExport(models.Model):
+    """A file of the merchant's data for a period, built in the background (CSV and XLSX).
+
+    Asked from the dashboard or the API (``POST /v1/data-exports``); a task writes both
+    files to the ``exports`` storage, reporting its progress in ``rows_done`` of
+    ``rows_total`` so the page can show a bar. ``kind`` is what the dashboard offers;
+    ``api_type`` keeps the API's spelling (payments, accounting, accounting_for_payout).
+    """
+
+    class Kind(models.TextChoices):
+        PAYMENTS = "payments", _("Payments")
+        INSTALMENTS = "instalments", _("Instalments")
+        REFUNDS = "refunds", _("Refunds")
+        LEDGER = "ledger", _("Ledger lines")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting")
+        RUNNING = "running", _("Being built")
+        DONE = "done", _("Ready")
+        FAILED = "failed", _("Failed")
+
+    class Origin(models.TextChoices):
+        DASHBOARD = "dashboard", _("Dashboard")
+        API = "api", _("API")
+
+    public_id = models.CharField(max_length=64, unique=True, default=new_export_id)
+    merchant = models.ForeignKey(
+        "merchants.Merchant", on_delete=models.PROTECT, related_name="data_exports"
+    )
+    livemode = models.BooleanField()
+    kind = models.CharField(_("data"), max_length=12, choices=Kind.choices)
+    api_type = models.CharField(max_length=24, blank=True)
+    start = models.DateTimeField(_("from"), null=True, blank=True)
+    end = models.DateTimeField(_("to"), null=True, blank=True)
+    payout = models.ForeignKey(
+        "ledger.Payout", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    include_child_accounts = models.BooleanField(default=False)
+    custom_fields = models.JSONField(default=list, blank=True)
+    origin = models.CharField(max_length=10, choices=Origin.choices)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    status = models.CharField(
+        _("status"), max_length=8, choices=Status.choices, default=Status.PENDING
+    )
+    rows_total = models.PositiveIntegerField(null=True, blank=True)
+    rows_done = models.PositiveIntegerField(default=0)
+    csv_file = models.CharField(max_length=200, blank=True)  # names in the exports storage
+    xlsx_file = models.CharField(max_length=200, blank=True)
+    error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(_("created at"))
+    updated_at = models.DateTimeField()
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("data export")
+        verbose_name_plural = _("data exports")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=["payments", "instalments", "refunds", "ledger"]),
+                name="data_export_kind_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "running", "done", "failed"]),
+                name="data_export_status_valid",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["merchant", "livemode", "-created_at", "-id"], name="data_export_list_idx"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.public_id
+
+    @property
+    def complete(self) -> bool:
+        return self.status == self.Status.DONE

@@ -51,3 +51,17 @@ def queue_waiting_decisions_for_review() -> int:
     from apps.payments.services.reviews import reviews_queue_waiting
 
     return reviews_queue_waiting(now=timezone.now())
+
+
+def export_build_task(export_id: int) -> str:
+    """Build a data export's CSV and XLSX files (queued when the export is asked for)."""
+    from apps.payments.exports import export_build
+
+    return export_build(export_id)
+
+
+def requeue_stale_exports() -> int:
+    """Data exports left pending or silent for 10 minutes are queued again (every 5 min)."""
+    from apps.payments.exports import exports_requeue_stale
+
+    return exports_requeue_stale(now=timezone.now())

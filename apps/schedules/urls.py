@@ -7,4 +7,9 @@ app_name = "schedules"
 urlpatterns = [
     path("plan/<str:payment_id>", views.plan, name="plan"),
     path("plan/<str:payment_id>/receipts/<str:number>.pdf", views.receipt, name="receipt"),
+    path(
+        "dashboard/payments/<str:payment_id>/receipts/<str:number>.pdf",
+        views.dashboard_receipt,
+        name="dashboard-receipt",
+    ),
 ]

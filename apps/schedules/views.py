@@ -9,6 +9,7 @@ from django.shortcuts import render
 from django.utils.translation import gettext as _
 
 from apps.common.money import display_eur, to_cents
+from apps.merchants.access import merchant_required
 from apps.payments import links
 from apps.payments.emails import date_display
 from apps.payments.models import Instalment, Payment
@@ -65,6 +66,21 @@ def plan(request, payment_id: str):
 
 def receipt(request, payment_id: str, number: str):
     payment, _token = _payment(request, payment_id)
+    return _receipt_response(payment, number)
+
+
+@merchant_required
+def dashboard_receipt(request, payment_id: str, number: str):
+    """A receipt from the merchant's payment page: its own payments, in the current mode."""
+    payment = Payment.objects.filter(
+        merchant=request.merchant, livemode=request.livemode, public_id=payment_id
+    ).first()
+    if payment is None:
+        raise Http404
+    return _receipt_response(payment, number)
+
+
+def _receipt_response(payment: Payment, number: str) -> HttpResponse:
     found = Receipt.objects.filter(payment=payment, number=number).first()
     if found is None:
         raise Http404

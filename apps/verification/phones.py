@@ -35,6 +35,18 @@ def phone_normalise(raw: str, *, default_region: str = "FR") -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def phone_e164(raw: str, region: str = "FR") -> str | None:
+    """A phone number as a shop sends it ("06 12 34 56 78", "+32 ...") in E.164, or None
+    when it is not a valid number (any line type: unlike ``phone_normalise``)."""
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
 def phone_mask(e164: str) -> str:
     """``+33 6 •• •• •• 78``: enough for the customer to recognise their number, not enough to
     reveal it to whoever looks at the screen."""

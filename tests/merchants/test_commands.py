@@ -10,6 +10,7 @@ import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.test import RequestFactory
 from django.utils import timezone
 
 from apps.merchants.models import Merchant
@@ -33,7 +34,11 @@ def test_create_merchant_prints_one_json_object_with_working_credentials(client)
     assert result["login"] == "lea@shop.example"
     assert api_key_for_secret(result["test_secret_key"], now=timezone.now()).livemode is False
     assert api_key_for_secret(result["live_secret_key"], now=timezone.now()).livemode is True
-    assert client.login(username="lea@shop.example", password=result["password"])
+    # django-axes (the log-in rate limit) needs the request the credentials come with.
+    login_request = RequestFactory().post("/accounts/login/")
+    assert client.login(
+        request=login_request, username="lea@shop.example", password=result["password"]
+    )
     database = all_database_text()
     assert result["test_secret_key"][12:] not in database
     assert result["live_secret_key"][12:] not in database

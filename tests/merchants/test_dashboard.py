@@ -57,7 +57,7 @@ def test_registration_creates_a_pending_merchant_and_logs_the_owner_in(client):
     merchant = Merchant.objects.get(legal_name="Chez Léa SARL")
     assert merchant.status == Merchant.Status.PENDING
     assert merchant.memberships.get().role == Membership.Role.OWNER
-    assert response.redirect_chain[-1][0] == reverse("merchants:dashboard")
+    assert response.redirect_chain[-1][0] == reverse("dashboard:home")
     assert 'class="banner warning"' in response.content.decode()
 
 
@@ -106,7 +106,7 @@ def test_registration_refuses_a_weak_password(client):
 
 
 def test_the_dashboard_needs_a_login(client):
-    response = client.get(reverse("merchants:dashboard"))
+    response = client.get(reverse("merchants:account"))
 
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("login"))
@@ -116,14 +116,14 @@ def test_a_user_without_a_merchant_is_told_so(client, django_user_model):
     user = django_user_model.objects.create_user("lonely@x.example", password="x")
     client.force_login(user)
 
-    response = client.get(reverse("merchants:dashboard"))
+    response = client.get(reverse("merchants:account"))
 
     assert response.status_code == 403
     assert response.templates[0].name == "merchants/no_merchant.html"
 
 
 def test_the_dashboard_lists_the_fee_plans(client, shop):
-    response = owner_client(client, shop).get(reverse("merchants:dashboard"))
+    response = owner_client(client, shop).get(reverse("merchants:account"))
 
     assert response.status_code == 200
     assert len(response.context["fee_plans"]) == 21

@@ -38,7 +38,7 @@ from apps.payments.api.serializers import (
     purchase_amount_field,
 )
 from apps.payments.models import Instalment, Order, Payment, PaymentState
-from apps.payments.services.sms_links import phone_e164
+from apps.verification.phones import phone_e164
 
 MAX_URL_LENGTH = 1000
 MAX_NAME_LENGTH = 100

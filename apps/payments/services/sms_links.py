@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import phonenumbers
 from django.conf import settings
 from django.db import transaction
 from django.utils import translation
@@ -19,6 +18,7 @@ from apps.payments.models import (
 from apps.payments.services.payments import PaymentStateConflict, invalid
 from apps.payments.services.transitions import payment_event_record, payment_lock
 from apps.verification.errors import InvalidPhone
+from apps.verification.phones import phone_e164
 from apps.verification.services import sms_send
 
 
@@ -26,18 +26,6 @@ class SmsNotEnabled(DomainError):
     code = "sms_not_enabled"
     http_status = 403
     default_message = "Payment links by SMS are not enabled for this merchant account."
-
-
-def phone_e164(raw: str, region: str = settings.PHONENUMBER_DEFAULT_REGION) -> str | None:
-    """A phone number as sent by a shop ("06 12 34 56 78", "+32 ...") in E.164, or None
-    when it is not a valid number."""
-    try:
-        number = phonenumbers.parse(raw, region)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 @transaction.atomic
