@@ -80,6 +80,16 @@ Figures (one summary line each: name, value, baseline, ratio, target, verdict):
   with 10,000 and with 1,000,000 instalments due, beside a raw SQL batch update of the same
   rows (benchmarks/debits.py). Targets: >= 1,000 instalments/s; the cost per instalment flat
   (ratio <= 1.20). ``--schedules-only`` runs the queue, receipt and debit figures alone.
+- ``dashboard_list_first_page_p95_ms``, ``dashboard_list_deep_page_p95_ms``,
+  ``dashboard_search_email_p95_ms``: p95 ms of the dashboard's payment list (the whole
+  response through ``django.test.Client`` in process, logged in as staff) with >= 1,000,000
+  payments for one merchant (the debit benchmark's): the first page, the page after the
+  payment at position 500,000, and a search by email; 50 runs after 5 warm-ups, p50 beside
+  it. Baseline: p95 of the bare SELECT of the same rows. Target: value <= 50 ms.
+- ``dashboard_export_100k_payments_s``: ``export_request`` + ``export_build`` (CSV and XLSX)
+  of exactly 100,000 of that merchant's payments, wall time of the build; baseline: COPY of
+  the same rows and columns TO STDOUT WITH CSV. Target: value <= 60 s (benchmarks/dashboard.py).
+  ``--dashboard-only`` runs the dashboard figures alone.
 - Context, no target: the same plans all bought on one day (what a server sees: a day's
   purchases share their due dates), ``/v1/me`` and eligibility on a second server with
   ``CONFIG_CACHE_SECONDS=0``, and the bare DRF view against a bare Django view.
@@ -124,6 +134,7 @@ from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
     from apps.payments.plans import PlanTerms
+    from benchmarks.dashboard import DashboardFigures
     from benchmarks.debits import DebitFigures
     from benchmarks.decision import DecisionFigures
     from benchmarks.ledger import LedgerFigures
@@ -875,6 +886,11 @@ def run_benchmarks(argv: list[str] | None) -> int:
         help="only the queue, receipt and debit-run figures (no server, no plans)",
     )
     parser.add_argument(
+        "--dashboard-only",
+        action="store_true",
+        help="only the dashboard figures: payment list pages and an export (no server, no plans)",
+    )
+    parser.add_argument(
         "--payments-only",
         action="store_true",
         help="only POST /v1/payments against the bare DRF view (no plans, no ledger)",
@@ -888,6 +904,8 @@ def run_benchmarks(argv: list[str] | None) -> int:
         return run_decision_only()
     if args.schedules_only:
         return run_schedules_only(args)
+    if args.dashboard_only:
+        return run_dashboard_only()
 
     wrk = ensure_wrk()
     setup_django()
@@ -931,6 +949,7 @@ def run_benchmarks(argv: list[str] | None) -> int:
         ledger_figures = measure_ledger(args)
         decision_figures = measure_decision()
         schedules_figures = measure_schedules(args)
+        dashboard_figures = measure_dashboard()
 
         say(
             f"HTTP: gunicorn config.wsgi: {WORKERS} sync workers on 127.0.0.1:{port}, DEBUG off; "
@@ -990,6 +1009,7 @@ def run_benchmarks(argv: list[str] | None) -> int:
         **ledger_figures.verdicts,
         **decision_figures.verdicts,
         **schedules_figures.verdicts,
+        **dashboard_figures.verdicts,
     }
 
     def verdict(name: str, http: bool = True) -> str:
@@ -1052,6 +1072,8 @@ def run_benchmarks(argv: list[str] | None) -> int:
     for line in decision_figure_lines(decision_figures):
         say(line)
     for line in schedules_figures.lines():
+        say(line)
+    for line in dashboard_figure_lines(dashboard_figures):
         say(line)
     say(
         figure_line(
@@ -1205,6 +1227,34 @@ def run_schedules_only(args: argparse.Namespace) -> int:
     figures = measure_schedules(args)
     say()
     for line in figures.lines():
+        say(line)
+    write_results()
+    return 0 if all(figures.verdicts.values()) else 1
+
+
+def measure_dashboard() -> DashboardFigures:
+    from benchmarks import dashboard
+
+    return dashboard.run(say)
+
+
+def dashboard_figure_lines(figures: DashboardFigures) -> list[str]:
+    from benchmarks import dashboard
+
+    return dashboard.figure_lines(figures)
+
+
+def run_dashboard_only() -> int:
+    setup_django()
+    migrate_if_needed()
+    say(
+        "benchmark: the dashboard's payment list and exports, in process, "
+        f"{datetime.now().astimezone():%Y-%m-%d %H:%M %z}"
+    )
+    say(f"  revision {git_revision()}, python {platform.python_version()}, {os.cpu_count()} CPUs")
+    figures = measure_dashboard()
+    say()
+    for line in dashboard_figure_lines(figures):
         say(line)
     write_results()
     return 0 if all(figures.verdicts.values()) else 1
