@@ -20,14 +20,16 @@ from apps.merchants.access import MODE_SESSION_KEY
 from apps.merchants.models import Membership
 from apps.payments import exports
 from apps.payments.exports import (
-    DataExport,
     ExportInvalid,
     export_build,
     export_request,
     export_retry,
     period_of,
     plan_label,
+    queries,
+    service,
 )
+from apps.payments.models import DataExport
 from apps.payments.tasks import export_build_task, requeue_stale_exports
 from tests.factories import MembershipFactory
 from tests.payments.builders import payment_create_for
@@ -269,14 +271,14 @@ def test_builds_left_pending_or_silent_are_queued_again(shop, queued):
 def test_a_worker_whose_build_was_taken_over_does_not_finish_it(shop, queued, monkeypatch):
     accepted(shop, when=OCTOBER)
     export = ask(shop)
-    real_update = exports._Fence.update
+    real_update = service._Fence.update
 
     def taken_over_midway(fence, **fields):
         if "status" in fields:  # another worker reclaimed it meanwhile
             DataExport.objects.filter(pk=fence.pk).update(updated_at=timezone.now())
         return real_update(fence, **fields)
 
-    monkeypatch.setattr(exports._Fence, "update", taken_over_midway)
+    monkeypatch.setattr(service._Fence, "update", taken_over_midway)
 
     assert export_build(export.pk) == "lost"
     assert DataExport.objects.get(pk=export.pk).status == "running"
@@ -285,16 +287,16 @@ def test_a_worker_whose_build_was_taken_over_does_not_finish_it(shop, queued, mo
 def test_progress_is_saved_as_rows_are_written(shop, queued, monkeypatch):
     for day in range(5):
         accepted(shop, when=OCTOBER + timedelta(days=day), installments_count=3)
-    monkeypatch.setattr(exports, "PROGRESS_EVERY", 2)
+    monkeypatch.setattr(service, "PROGRESS_EVERY", 2)
     seen = []
-    real_update = exports._Fence.update
+    real_update = service._Fence.update
 
     def spy(fence, **fields):
         real_update(fence, **fields)
         row = DataExport.objects.get(pk=fence.pk)
         seen.append((row.status, row.rows_done, row.rows_total))
 
-    monkeypatch.setattr(exports._Fence, "update", spy)
+    monkeypatch.setattr(service._Fence, "update", spy)
 
     built(ask(shop))
 
@@ -310,7 +312,7 @@ def test_an_error_marks_the_export_failed_and_it_can_be_tried_again(shop, queued
     def broken(raw, fields):
         raise ValueError("boom")
 
-    monkeypatch.setattr(exports, "payment_row", broken)
+    monkeypatch.setattr(queries, "payment_row", broken)
     assert export_build(export.pk) == "failed"
     failed = DataExport.objects.get(pk=export.pk)
     assert failed.status == "failed" and "ValueError" in failed.error

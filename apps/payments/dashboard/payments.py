@@ -47,7 +47,7 @@ def payment_list(request):
         request,
         "dashboard/payments.html",
         {
-            "form": form,
+            "controls": form.controls(),
             "rows": rows,
             "ignored": ignored,
             "filtered": bool(request.GET.get("q") or len(request.GET) > 0),
