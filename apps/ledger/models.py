@@ -38,6 +38,7 @@ class AccountKind(models.TextChoices):
     CUSTOMER_FEE_REVENUE = "customer_fee_revenue", _("Customer-fee revenue")
     INTEREST_REVENUE = "interest_revenue", _("Interest revenue")
     CREDIT_LOSSES = "credit_losses", _("Credit losses")
+    REFUNDS_PAYABLE = "refunds_payable", _("Refunds owed to customers")
     PAYOUTS_IN_TRANSIT = "payouts_in_transit", _("Payouts in transit")
     BANK = "bank", _("Bank")
 

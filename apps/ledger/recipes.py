@@ -6,7 +6,8 @@ twice posts once. Legs of zero are left out where the event allows a part to be 
 
 Where the money sits:
 - the customer's card pays into **processor clearing** (until the processor settles to the
-  **bank**); refunds to cards leave from it;
+  **bank**); refunds to cards leave from it, through **refunds payable** (what a refund owes
+  back to the customer until the processor confirms the card refund);
 - what the customer still owes is the payment's **customer receivable** (principal only:
   interest is earned when it is collected, so cancelling future instalments never touches
   unearned interest);
@@ -151,36 +152,39 @@ def refund_issued(
     refund_id: str,
     receivable_cancelled_cents: int,
     to_card_cents: int,
+    written_off_cancelled_cents: int = 0,
     customer_fee_refunded_cents: int = 0,
     interest_refunded_cents: int = 0,
-    processor_reference: str = "",
     effective_at: datetime,
 ) -> PostingSpec:
-    """A refund: the merchant's balance is debited by the refunded amount.
+    """A refund is decided: the merchant's balance is debited by the refunded amount.
 
-    The refunded amount first cancels what the customer still owes (``receivable_cancelled``),
-    the rest goes back to the card (``to_card``). A full refund also gives back the customer
-    fee and the interest already paid, which Tranche had earned: they leave its revenue and go
-    back to the card with the principal.
+    The refunded amount first cancels what the customer still owes: the receivable
+    (``receivable_cancelled``), or for a payment in default the part already written off,
+    which reduces the credit loss (``written_off_cancelled``). The rest is owed back to the
+    customer's card (``to_card``). A full refund also gives back the customer fee and the
+    interest already paid, which Tranche had earned: they leave its revenue. What goes back
+    to the card waits in **refunds payable** until the processor confirms each card refund
+    (``refund_sent_to_card``).
     """
     for name, cents in (
         ("receivable_cancelled_cents", receivable_cancelled_cents),
+        ("written_off_cancelled_cents", written_off_cancelled_cents),
         ("to_card_cents", to_card_cents),
         ("customer_fee_refunded_cents", customer_fee_refunded_cents),
         ("interest_refunded_cents", interest_refunded_cents),
     ):
         _not_negative(name, cents)
-    refunded = receivable_cancelled_cents + to_card_cents
+    refunded = receivable_cancelled_cents + written_off_cancelled_cents + to_card_cents
     _positive("the refunded amount", refunded)
     back_to_card = to_card_cents + customer_fee_refunded_cents + interest_refunded_cents
-    if back_to_card and not processor_reference:
-        raise InvalidLegAmount("Money back to a card needs the processor's refund reference.")
     legs = [
         debit(_merchant(K.MERCHANT_BALANCE, merchant_id), refunded),
         debit(_merchant(K.CUSTOMER_FEE_REVENUE, merchant_id), customer_fee_refunded_cents),
         debit(_merchant(K.INTEREST_REVENUE, merchant_id), interest_refunded_cents),
         credit(_receivable(merchant_id, payment_id), receivable_cancelled_cents),
-        credit(_merchant(K.PROCESSOR_CLEARING, merchant_id), back_to_card),
+        credit(_merchant(K.CREDIT_LOSSES, merchant_id), written_off_cancelled_cents),
+        credit(_merchant(K.REFUNDS_PAYABLE, merchant_id), back_to_card),
     ]
     return PostingSpec(
         kind="refund_issued",
@@ -189,6 +193,39 @@ def refund_issued(
         livemode=livemode,
         effective_at=effective_at,
         legs=_nonzero(legs),
+        merchant_id=merchant_id,
+        reference=payment_id,
+        memo=refund_id,
+    )
+
+
+def refund_sent_to_card(
+    *,
+    merchant_id: int,
+    livemode: bool,
+    payment_id: str,
+    refund_id: str,
+    part: int,
+    cents: int,
+    processor_reference: str,
+    effective_at: datetime,
+) -> PostingSpec:
+    """The processor refunded part ``part`` of a refund to the card it charged: the money
+    owed back leaves through processor clearing (one posting per card refund, so the
+    settlement report matches each by its reference)."""
+    _positive("cents", cents)
+    if not processor_reference:
+        raise InvalidLegAmount("Money back to a card needs the processor's refund reference.")
+    return PostingSpec(
+        kind="refund_to_card",
+        source="refund",
+        idempotency_key=f"{refund_id}:card:{part}",
+        livemode=livemode,
+        effective_at=effective_at,
+        legs=(
+            debit(_merchant(K.REFUNDS_PAYABLE, merchant_id), cents),
+            credit(_merchant(K.PROCESSOR_CLEARING, merchant_id), cents),
+        ),
         merchant_id=merchant_id,
         reference=payment_id,
         processor_reference=processor_reference,

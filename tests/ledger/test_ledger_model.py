@@ -219,20 +219,33 @@ class LedgerMachine(RuleBasedStateMachine):
         to_card = amount - cancelled
         fee_back = payment.customer_fee if full else 0
         interest_back = payment.interest_paid if full else 0
+        refund_id = self.new_id("rf")
         self.post(
             recipes.refund_issued(
                 merchant_id=self.m,
                 livemode=False,
                 payment_id=pid,
-                refund_id=self.new_id("rf"),
+                refund_id=refund_id,
                 receivable_cancelled_cents=cancelled,
                 to_card_cents=to_card,
                 customer_fee_refunded_cents=fee_back,
                 interest_refunded_cents=interest_back,
-                processor_reference=self.new_id("re"),
                 effective_at=timezone.now(),
             )
         )
+        if to_card + fee_back + interest_back:  # the processor confirms the card refund
+            self.post(
+                recipes.refund_sent_to_card(
+                    merchant_id=self.m,
+                    livemode=False,
+                    payment_id=pid,
+                    refund_id=refund_id,
+                    part=1,
+                    cents=to_card + fee_back + interest_back,
+                    processor_reference=f"re_{refund_id}",
+                    effective_at=timezone.now(),
+                )
+            )
         # The refund never takes back more than the customer paid by card.
         assert to_card <= payment.collected
         payment.refunded += amount

@@ -63,7 +63,6 @@ def refund(merchant, payment_id: str, cents: int, *, refund_id: str | None = Non
             refund_id=refund_id,
             receivable_cancelled_cents=0,
             to_card_cents=cents,
-            processor_reference=f"re_{refund_id}",
             effective_at=timezone.now(),
         )
     )

@@ -281,7 +281,6 @@ def test_a_negative_balance_is_not_paid():
             refund_id="rf_neg",
             receivable_cancelled_cents=0,
             to_card_cents=2_000,
-            processor_reference="re_neg",
             effective_at=timezone.now(),
         )
     )
@@ -293,7 +292,6 @@ def test_a_negative_balance_is_not_paid():
             refund_id="rf_neg2",
             receivable_cancelled_cents=0,
             to_card_cents=500,
-            processor_reference="re_neg2",
             effective_at=timezone.now(),
         )
     )
@@ -588,7 +586,6 @@ def test_a_refund_posted_while_the_run_is_under_way_is_not_paid_out():
             refund_id="rf_during_run",
             receivable_cancelled_cents=0,
             to_card_cents=4_000,
-            processor_reference="re_during_run",
             effective_at=timezone.now(),
         )
     )

@@ -424,7 +424,6 @@ def test_merchant_balance_pending_is_capped_by_the_total_and_reads_reserve(merch
             refund_id="ref_1",
             receivable_cancelled_cents=6667,
             to_card_cents=2000,
-            processor_reference="re_1",
             effective_at=timezone.now(),
         )
     )  # owed 9700 - 8667 = 1033

@@ -265,7 +265,6 @@ def refund(**overrides):
         "to_card_cents": 10000,
         "customer_fee_refunded_cents": 300,
         "interest_refunded_cents": 150,
-        "processor_reference": "re_1",
         "effective_at": NOW,
     }
     args.update(overrides)
@@ -279,7 +278,7 @@ def test_refund_issued_full_refund_legs():
         (K.CUSTOMER_FEE_REVENUE, M, "", 300),
         (K.INTEREST_REVENUE, M, "", 150),
         (K.CUSTOMER_RECEIVABLE, M, PAY, -20000),
-        (K.PROCESSOR_CLEARING, M, "", -(10000 + 300 + 150)),
+        (K.REFUNDS_PAYABLE, M, "", -(10000 + 300 + 150)),
     )
     assert_balanced(spec)
     assert spec.kind == "refund_issued"
@@ -288,24 +287,35 @@ def test_refund_issued_full_refund_legs():
     assert spec.reference == PAY
     assert spec.memo == "ref_1"
     assert spec.merchant_id == M
-    assert spec.processor_reference == "re_1"
+    assert spec.processor_reference == ""
 
 
-def test_refund_issued_receivable_only_needs_no_processor_reference():
-    spec = recipes.refund_issued(
-        merchant_id=M,
-        livemode=False,
-        payment_id=PAY,
-        refund_id="ref_2",
+def test_refund_issued_receivable_only_owes_nothing_to_the_card():
+    spec = refund(
         receivable_cancelled_cents=5000,
         to_card_cents=0,
-        effective_at=NOW,
+        customer_fee_refunded_cents=0,
+        interest_refunded_cents=0,
     )
     assert legs_of(spec) == expected(
         (K.MERCHANT_BALANCE, M, "", 5000),
         (K.CUSTOMER_RECEIVABLE, M, PAY, -5000),
     )
-    assert spec.processor_reference == ""
+
+
+def test_refund_issued_on_a_written_off_payment_reduces_the_credit_loss():
+    spec = refund(
+        receivable_cancelled_cents=0,
+        written_off_cancelled_cents=4000,
+        to_card_cents=1000,
+        customer_fee_refunded_cents=0,
+        interest_refunded_cents=0,
+    )
+    assert legs_of(spec) == expected(
+        (K.MERCHANT_BALANCE, M, "", 5000),
+        (K.CREDIT_LOSSES, M, "", -4000),
+        (K.REFUNDS_PAYABLE, M, "", -1000),
+    )
 
 
 def test_refund_issued_to_card_only():
@@ -317,21 +327,46 @@ def test_refund_issued_to_card_only():
     )
     assert legs_of(spec) == expected(
         (K.MERCHANT_BALANCE, M, "", 2500),
-        (K.PROCESSOR_CLEARING, M, "", -2500),
+        (K.REFUNDS_PAYABLE, M, "", -2500),
     )
 
 
-@pytest.mark.parametrize(
-    "parts",
-    [
-        {"to_card_cents": 1, "customer_fee_refunded_cents": 0, "interest_refunded_cents": 0},
-        {"to_card_cents": 0, "customer_fee_refunded_cents": 1, "interest_refunded_cents": 0},
-        {"to_card_cents": 0, "customer_fee_refunded_cents": 0, "interest_refunded_cents": 1},
-    ],
-)
-def test_refund_issued_refuses_money_to_card_without_processor_reference(parts):
+def test_refund_sent_to_card_moves_what_is_owed_back_through_clearing():
+    spec = recipes.refund_sent_to_card(
+        merchant_id=M,
+        livemode=False,
+        payment_id=PAY,
+        refund_id="ref_1",
+        part=2,
+        cents=2500,
+        processor_reference="re_9",
+        effective_at=NOW,
+    )
+    assert legs_of(spec) == expected(
+        (K.REFUNDS_PAYABLE, M, "", 2500),
+        (K.PROCESSOR_CLEARING, M, "", -2500),
+    )
+    assert (spec.kind, spec.source, spec.idempotency_key) == (
+        "refund_to_card",
+        "refund",
+        "ref_1:card:2",
+    )
+    assert spec.processor_reference == "re_9"
+    assert spec.memo == "ref_1"
+
+
+def test_refund_sent_to_card_refuses_a_missing_processor_reference():
     with pytest.raises(InvalidLegAmount, match="refund reference"):
-        refund(processor_reference="", **parts)
+        recipes.refund_sent_to_card(
+            merchant_id=M,
+            livemode=False,
+            payment_id=PAY,
+            refund_id="ref_1",
+            part=1,
+            cents=100,
+            processor_reference="",
+            effective_at=NOW,
+        )
 
 
 def test_refund_issued_refuses_nothing_refunded():
@@ -343,6 +378,7 @@ def test_refund_issued_refuses_nothing_refunded():
     "field",
     [
         "receivable_cancelled_cents",
+        "written_off_cancelled_cents",
         "to_card_cents",
         "customer_fee_refunded_cents",
         "interest_refunded_cents",

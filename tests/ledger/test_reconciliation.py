@@ -206,6 +206,17 @@ def refunded(merchant, payment_id, *, reference, cancelled, to_card, at):
             refund_id=f"rf_{reference}",
             receivable_cancelled_cents=cancelled,
             to_card_cents=to_card,
+            effective_at=at,
+        )
+    )
+    posting_create(
+        recipes.refund_sent_to_card(
+            merchant_id=merchant.pk,
+            livemode=False,
+            payment_id=payment_id,
+            refund_id=f"rf_{reference}",
+            part=1,
+            cents=to_card,
             processor_reference=reference,
             effective_at=at,
         )
