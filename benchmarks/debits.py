@@ -400,7 +400,9 @@ INSERT INTO payments_payment (
     annual_interest_rate, purchase_date, return_url, customer_cancel_url, failure_return_url,
     ipn_callback_url, custom_data, locale, origin, customer_data, billing_address,
     shipping_address, deferred_trigger, deferred_trigger_description, created_at, updated_at,
-    expires_at, accepted_at, paid_in_full_fallback, card_id, customer_id, merchant_id
+    expires_at, accepted_at, paid_in_full_fallback, card_id, customer_id, merchant_id,
+    amount_refunded_currency, amount_refunded, customer_fees_refunded_currency,
+    customer_fees_refunded
 )
 SELECT 'payment_' || body, %(livemode)s, 'in_progress', 4, 0, 0,
        'EUR', purchase / 100.0, 'EUR', 0, 'EUR', 0, 'EUR', fee / 100.0,
@@ -412,7 +414,7 @@ SELECT 'payment_' || body, %(livemode)s, 'in_progress', 4, 0, 0,
        %(address)s::jsonb, %(address)s::jsonb, false, '',
        accepted_at - interval '4 minutes', accepted_at,
        accepted_at - interval '4 minutes' + interval '1 day', accepted_at, false,
-       card_id, customer_id, %(merchant)s
+       card_id, customer_id, %(merchant)s, 'EUR', 0, 'EUR', 0
   FROM bench_debits_src
  ORDER BY i
 RETURNING id, public_id

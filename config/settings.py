@@ -409,6 +409,12 @@ PERIODIC_TASKS = [
         "minutes": 5,  # a sweep for receipts whose after-commit task was lost
     },
     {
+        "name": "tranche:send-pending-refunds",
+        "func": "apps.refunds.tasks.send_pending_refunds",
+        "schedule_type": "I",
+        "minutes": 5,  # card refunds whose answer was lost (a timeout, a worker that died)
+    },
+    {
         "name": "tranche:requeue-stale-exports",
         "func": "apps.payments.tasks.requeue_stale_exports",
         "schedule_type": "I",

@@ -10,6 +10,7 @@ api_patterns = [
     path("", include("apps.merchants.api.urls")),
     path("", include("apps.payments.api.urls")),
     path("", include("apps.payments.api.export_urls")),
+    path("", include("apps.refunds.api.urls")),
 ]
 
 urlpatterns = [
@@ -27,6 +28,7 @@ urlpatterns = [
     path("", include("apps.verification.urls")),
     path("", include("apps.common.urls")),
     path("", include("apps.schedules.urls")),
+    path("", include("apps.refunds.urls")),
     path("", RedirectView.as_view(pattern_name="dashboard:home", permanent=False)),
 ]
 

@@ -272,6 +272,11 @@ class Payment(models.Model):
     accepted_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
     paid_in_full_fallback = models.BooleanField(default=False)  # p1x after a refusal
+    # Refunds (apps.refunds keeps each one; these totals are updated with it, under the
+    # payment's lock): the purchase amount refunded so far, and the customer fees and
+    # interest given back with a complete refund.
+    amount_refunded = MoneyField(_("amount refunded"), default=0, **MONEY)
+    customer_fees_refunded = MoneyField(_("customer fees refunded"), default=0, **MONEY)
 
     class Meta:
         verbose_name = _("payment")
@@ -287,6 +292,11 @@ class Payment(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(purchase_amount__gt=0), name="payment_purchase_amount_positive"
+            ),
+            # Never more refunded than the purchase, whatever the callers do.
+            models.CheckConstraint(
+                condition=Q(amount_refunded__gte=0, amount_refunded__lte=F("purchase_amount")),
+                name="payment_refunds_within_purchase",
             ),
         ]
         indexes = [
@@ -349,6 +359,15 @@ class Payment(models.Model):
 
     def may_become(self, state: str) -> bool:
         return state in PAYMENT_TRANSITIONS[self.state]
+
+    @property
+    def refundable_amount(self):
+        """What the merchant may still refund (the purchase amount less its refunds)."""
+        return self.purchase_amount - self.amount_refunded
+
+    @property
+    def is_completely_refunded(self) -> bool:
+        return self.amount_refunded == self.purchase_amount
 
 
 class Instalment(models.Model):
@@ -417,6 +436,16 @@ class Instalment(models.Model):
     @property
     def total_amount(self):
         return self.purchase_amount + self.customer_fee + self.customer_interest
+
+    @property
+    def cancelled_by_refund(self) -> bool:
+        """Nothing left to pay because refunds cancelled it all: it reads ``paid`` (the
+        API's vocabulary has no other word), without a payment date."""
+        return (
+            self.state == self.State.PAID
+            and self.paid_at is None
+            and self.purchase_amount < self.original_purchase_amount
+        )
 
 
 class PaymentEvent(models.Model):
@@ -734,7 +763,8 @@ class Notification(models.Model):
         DROPPED = "dropped", _("Dropped (stale)")
 
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="notifications")
-    event = models.CharField(max_length=24)  # accepted, refunded, default
+    # accepted, paid, default, or refund:<refund id> (one per refund)
+    event = models.CharField(max_length=64)
     state_at_event = models.CharField(max_length=24)
     url = models.CharField(max_length=1100)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)

@@ -107,8 +107,8 @@ _TEST_CARDS = (
     (
         "4000000000007775",
         TIMEOUT,
-        "Visa, France: the processor times out; the charge did go through "
-        "(ask for its status with the idempotency key)",
+        "Visa, France: the processor times out; the charge (or refund) did go through "
+        "(ask for its status with the idempotency key, or repeat the call with it)",
     ),
 )
 # (number, description): for the README. Any future expiry and any 3-digit CVC.
@@ -561,6 +561,8 @@ class SandboxProcessor:
             except IntegrityError:  # the key was used for another charge's refund meanwhile
                 stored = SandboxCharge.objects.get(idempotency_key=idempotency_key)
                 return self._replay(stored, **request)
+        if row.status == SUCCEEDED and charge.card.scenario == TIMEOUT:
+            raise ProcessorUnavailable()  # the money moved back; the answer got lost
         return _result(row)
 
     def charge_status(self, *, idempotency_key: str) -> ChargeResult:

@@ -150,6 +150,8 @@ def _payments(*, merchant: Merchant, livemode: bool) -> QuerySet[Payment]:
                 to_attr="instalment_rows",
             ),
             _current_orders(),
+            # apps.refunds' rows, by the reverse relation (payments does not import them).
+            Prefetch("refunds", to_attr="refund_rows"),
         )
     )
 
@@ -464,6 +466,11 @@ def dashboard_payment(*, merchant: Merchant, livemode: bool, payment_id: str) ->
                 ),
             ),
             Prefetch("fraud_flags", queryset=PotentialFraudFlag.objects.order_by("created_at")),
+            # apps.refunds' rows and the schedules' receipts (their credit notes), by the
+            # reverse relations (payments imports neither); the page orders them.
+            "refunds",
+            "refunds__requested_by",
+            "receipts",
         )
         .first()
     )

@@ -22,6 +22,7 @@ class Receipt(models.Model):
 
     class Kind(models.TextChoices):
         INSTALMENT = "instalment", _("Instalment")
+        CREDIT_NOTE = "credit_note", _("Credit note")
 
     number = models.CharField(_("number"), max_length=40, unique=True)
     kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.INSTALMENT)

@@ -51,6 +51,7 @@ from apps.common.money import display_eur
 from apps.schedules.models import Receipt
 
 TEMPLATE = "schedules/receipt.html"
+CREDIT_NOTE_TEMPLATE = "schedules/credit_note.html"
 HERE = Path(__file__).resolve().parent
 STYLESHEET = HERE / "receipt.css"
 STORAGE_ALIAS = "receipts"
@@ -164,9 +165,81 @@ def receipt_context(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _card(card: dict[str, str]) -> str:
+    return f"{card['brand']} •••• {card['last4']}"
+
+
+def credit_note_context(data: dict[str, Any]) -> dict[str, Any]:
+    """What the credit note template shows (a refund: how much, where it went, what is left
+    to pay), formatted in the active language."""
+    count = data["instalments_count"]
+    refunded_at = datetime.fromisoformat(data["refunded_at"]).astimezone(BUSINESS_TZ)
+    details = [_line(gettext("Merchant"), data["merchant_name"])]
+    details += [
+        gettext("Order reference: %(reference)s") % {"reference": reference}
+        for reference in data["order_references"]
+    ]
+    if data["customer_name"]:
+        details.append(_line(gettext("Customer"), data["customer_name"]))
+    details += [
+        gettext("Payment reference: %(reference)s") % {"reference": data["payment_id"]},
+        gettext("Refund reference: %(reference)s") % {"reference": data["refund_id"]},
+    ]
+    if data.get("merchant_reference"):
+        details.append(_line(gettext("Merchant's refund reference"), data["merchant_reference"]))
+    details.append(_line(gettext("Refunded on"), formats.date_format(refunded_at, "DATE_FORMAT")))
+    cards = " / ".join(_card(card) for card in data["cards"])
+    allocation = []
+    if data["cancelled_cents"]:
+        allocation.append(
+            _line(
+                gettext("Cancelled from what you still owed"), display_eur(data["cancelled_cents"])
+            )
+        )
+    if data["to_card_cents"]:
+        label = (
+            gettext("Back to your card %(card)s") % {"card": cards}
+            if cards
+            else gettext("Back to your card")
+        )
+        allocation.append(_line(label, display_eur(data["to_card_cents"])))
+    if data["fees_back_cents"]:
+        allocation.append(
+            _line(
+                gettext("Customer fees and interest given back to your card"),
+                display_eur(data["fees_back_cents"]),
+            )
+        )
+    return {
+        "language": translation.get_language(),
+        "title": gettext("Credit note %(number)s") % {"number": data["number"]},
+        "livemode": data["livemode"],
+        "amount": display_eur(data["amount_cents"]),
+        "full": data["full"],
+        "rest": data["full"] and bool(data.get("refunded_before_cents")),
+        "allocation": allocation,
+        "details": details,
+        "remaining": [
+            {
+                "label": gettext("%(number)d of %(count)d")
+                % {"number": row["number"], "count": count},
+                "date": formats.date_format(date.fromisoformat(row["due_date"]), "DATE_FORMAT"),
+                "amount": display_eur(row["amount_cents"]),
+            }
+            for row in data["remaining"]
+        ],
+        "space": _line(
+            gettext("Your schedule, receipts and card"),
+            gettext("open the link in our emails about this payment"),
+        ),
+    }
+
+
 def receipt_html(data: dict[str, Any]) -> str:
-    """The receipt's HTML in the data's language."""
+    """The receipt's (or credit note's) HTML in the data's language."""
     with translation.override(data["language"]):
+        if data.get("kind") == Receipt.Kind.CREDIT_NOTE:
+            return render_to_string(CREDIT_NOTE_TEMPLATE, credit_note_context(data))
         return render_to_string(TEMPLATE, receipt_context(data))
 
 
@@ -181,7 +254,8 @@ def receipt_document(data: dict[str, Any]):
 
 
 def receipt_pdf(data: dict[str, Any]) -> bytes:
-    """The receipt as a PDF: one A4 page (for a plan of up to a dozen instalments)."""
+    """The receipt (or credit note) as a PDF: one A4 page (for a plan of up to a dozen
+    instalments)."""
     with _render_lock:
         return receipt_document(data).write_pdf()
 

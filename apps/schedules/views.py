@@ -42,7 +42,9 @@ def plan(request, payment_id: str):
             "label": _("%(number)d of %(count)d") % {"number": row.number, "count": count},
             "date": date_display(row.due_date),
             "amount": display_eur(to_cents(row.total_amount)),
-            "state": row.get_state_display(),
+            "state": _("Cancelled (refund)")
+            if row.cancelled_by_refund
+            else row.get_state_display(),
             "late": row.state == Instalment.State.INCIDENT,
             "receipt": receipts.get(row.pk),
         }

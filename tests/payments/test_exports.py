@@ -14,10 +14,10 @@ from django.urls import reverse
 from django.utils import timezone
 from openpyxl import load_workbook
 
-from apps.ledger import recipes
-from apps.ledger.services.postings import posting_create
+from apps.common.dates import debit_time
+from apps.common.money import to_cents
 from apps.merchants.access import MODE_SESSION_KEY
-from apps.merchants.models import Membership
+from apps.merchants.models import FeePlan, Membership
 from apps.payments import exports
 from apps.payments.exports import (
     ExportInvalid,
@@ -31,13 +31,18 @@ from apps.payments.exports import (
 )
 from apps.payments.models import DataExport
 from apps.payments.tasks import export_build_task, requeue_stale_exports
+from apps.refunds.models import Refund
+from apps.schedules.services.debits import debit_run
+from apps.schedules.services.dunning import dunning_advance
 from tests.factories import MembershipFactory
 from tests.payments.builders import payment_create_for
-from tests.schedules.builders import accepted
+from tests.refunds.builders import refunded
+from tests.schedules.builders import LATER_DECLINED, accepted
 
 pytestmark = pytest.mark.django_db
 
 OCTOBER = datetime(2026, 10, 10, 10, 0, tzinfo=UTC)
+MARCH = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a quarter whose usury rates are known
 HOSTILE = '=HYPERLINK("http://evil.example","click")'
 
 
@@ -351,33 +356,131 @@ def test_two_workers_at_once_build_the_export_once(shop, monkeypatch):
     assert DataExport.objects.get(pk=export.pk).status == "done"
 
 
-def _refund(shop, payment, *, cents, when, refund_id="refund_1"):
-    with transaction.atomic():
-        posting_create(
-            recipes.refund_issued(
-                merchant_id=shop.merchant.pk,
-                livemode=False,
-                payment_id=payment.public_id,
-                refund_id=refund_id,
-                receivable_cancelled_cents=cents,
-                to_card_cents=0,
-                effective_at=when,
-            )
-        )
+def test_a_refunds_export_lists_the_periods_refunds_with_their_allocation(shop, queued):
+    payment = accepted(shop, when=OCTOBER, custom_data={"cart_id": "42"})
+    partial = refunded(
+        payment,
+        amount=15_000,
+        when=OCTOBER + timedelta(days=1),
+        merchant_reference="RMA-7",
+        comment="Damaged box",
+    )
+    full = refunded(
+        payment, amount=None, when=OCTOBER + timedelta(days=2), origin=Refund.Origin.DASHBOARD
+    )
+    earlier = accepted(shop, when=OCTOBER - timedelta(days=30))
+    refunded(earlier, amount=1_000, when=OCTOBER - timedelta(days=29))  # September
+
+    export = built(ask(shop, kind="refunds", custom_fields=["cart_id"]))
+
+    first, second = csv_rows(export)
+    assert (first["refund_id"], second["refund_id"]) == (partial.public_id, full.public_id)
+    assert first["payment_id"] == payment.public_id
+    assert first["refunded_at"] == "2026-10-11T12:00:00+02:00"
+    assert (first["state"], first["origin"]) == ("succeeded", "api")
+    assert (first["merchant_reference"], first["comment"]) == ("RMA-7", "Damaged box")
+    assert (first["amount"], first["amount_cents"]) == ("150.00", "15000")
+    assert first["owed_cancelled_cents"] == "15000"  # from the last instalments
+    assert first["back_to_card_cents"] == "0"
+    assert first["custom_data.cart_id"] == "42"
+    # What was left: 150 € still owed cancelled, the 100 € paid back to the card.
+    assert (second["origin"], second["amount_cents"]) == ("dashboard", "25000")
+    assert second["owed_cancelled_cents"] == "15000"
+    assert second["back_to_card_cents"] == str(to_cents(full.back_to_card)) == "10000"
+    assert (second["customer_fee_refunded_cents"], second["interest_refunded_cents"]) == ("0", "0")
+    [cells, _full] = xlsx_rows(export)
+    assert cells["amount"] == 150 and cells["amount_cents"] == 15000
+    assert cells["refund_id"] == partial.public_id and cells["custom_data.cart_id"] == "42"
+    assert (export.rows_total, export.rows_done) == (2, 2)
 
 
-def test_a_refunds_export_lists_the_refunds_in_the_ledger(shop, queued):
+def test_a_complete_refund_exports_the_customer_fees_given_back(shop, queued):
+    FeePlan.objects.filter(merchant=shop.merchant, kind="general", installments_count=4).update(
+        customer_fee_variable=232
+    )
+    payment = accepted(shop, when=MARCH)
+    assert to_cents(payment.customer_fee) == 928  # paid with the first instalment
+    refunded(payment, amount=None, when=MARCH + timedelta(days=1))
+
+    export = built(ask(shop, kind="refunds", days=(date(2026, 3, 1), date(2026, 3, 31))))
+
+    [line] = csv_rows(export)
+    assert (line["amount_cents"], line["owed_cancelled_cents"]) == ("40000", "30000")
+    assert (line["customer_fee_refunded"], line["customer_fee_refunded_cents"]) == ("9.28", "928")
+    assert line["interest_refunded_cents"] == "0"
+    assert line["back_to_card_cents"] == str(10_000 + 928)
+
+
+def test_a_complete_refund_exports_the_interest_given_back(shop, queued):
+    payment = accepted(shop, when=MARCH, installments_count=10, amount=100_000)
+    second = payment.instalments.get(number=2)
+    with time_machine.travel(debit_time(second.due_date, hour=8), tick=False):
+        debit_run(now=debit_time(second.due_date, hour=8))
+    second.refresh_from_db()
+    assert second.state == "paid" and to_cents(second.customer_interest) > 0
+    paid = payment.instalments.filter(state="paid").order_by("number")
+    refund = refunded(payment, amount=None, when=debit_time(second.due_date, hour=9))
+
+    export = built(ask(shop, kind="refunds", days=(date(2026, 3, 1), date(2026, 5, 31))))
+
+    [line] = csv_rows(export)
+    interest = sum(to_cents(row.customer_interest) for row in paid)
+    assert interest > 0 and to_cents(refund.interest_refunded) == interest
+    assert line["interest_refunded_cents"] == str(interest)
+    assert line["customer_fee_refunded_cents"] == "0"
+    # Everything the card paid comes back: principal and interest of the paid instalments.
+    assert line["back_to_card_cents"] == str(sum(to_cents(row.total_amount) for row in paid))
+
+
+def test_a_refund_in_default_exports_the_written_off_part_as_cancelled(shop, queued):
+    payment = accepted(shop, when=MARCH, card_number=LATER_DECLINED)
+    start = debit_time(payment.instalments.get(number=2).due_date, hour=8)
+    for day in range(18):  # the second instalment declined until the payment is in default
+        at = start + timedelta(days=day, minutes=1)
+        with time_machine.travel(at, tick=False):
+            debit_run(now=at)
+            dunning_advance(now=at)
+    payment.refresh_from_db()
+    assert payment.state == "default"
+    refund = refunded(payment, amount=None, when=start + timedelta(days=20))
+    assert to_cents(refund.written_off_cancelled) == 30_000
+
+    export = built(ask(shop, kind="refunds", days=(date(2026, 3, 1), date(2026, 5, 31))))
+
+    [line] = csv_rows(export)
+    assert (line["owed_cancelled"], line["owed_cancelled_cents"]) == ("300.00", "30000")
+    assert line["back_to_card_cents"] == "10000"
+
+
+def test_a_hostile_refund_reference_and_comment_come_out_quoted(shop, queued):
     payment = accepted(shop, when=OCTOBER)
-    with time_machine.travel(OCTOBER + timedelta(days=1), tick=False):
-        _refund(shop, payment, cents=5000, when=OCTOBER + timedelta(days=1))
+    refunded(
+        payment,
+        amount=1_000,
+        when=OCTOBER + timedelta(days=1),
+        merchant_reference="+33 1 23",
+        comment=HOSTILE,
+    )
 
     export = built(ask(shop, kind="refunds"))
 
     [line] = csv_rows(export)
-    assert line["refund_id"] == "refund_1"
-    assert line["payment_id"] == payment.public_id
-    assert (line["amount"], line["amount_cents"]) == ("50.00", "5000")
-    assert line["customer_fee_refunded_cents"] == "0"
+    [cells] = xlsx_rows(export)
+    assert line["merchant_reference"] == "'+33 1 23"
+    assert line["comment"] == cells["comment"] == "'" + HOSTILE
+    sheet = load_workbook(storages["exports"].open(export.xlsx_file, "rb")).active
+    assert all(cell.data_type != "f" for row in sheet.iter_rows() for cell in row)
+
+
+def test_a_refunds_export_leaves_out_other_merchants_and_the_other_mode(shop, other_shop, queued):
+    refunded(accepted(other_shop, when=OCTOBER), amount=1_000, when=OCTOBER + timedelta(days=1))
+    refunded(accepted(shop, when=OCTOBER), amount=1_000, when=OCTOBER + timedelta(days=1))
+
+    live = built(ask(shop, kind="refunds", livemode=True))
+    other = built(ask(other_shop, kind="refunds"))
+
+    assert csv_rows(live) == []
+    assert len(csv_rows(other)) == 1
 
 
 def test_a_refunds_export_without_refunds_has_its_headers(shop, queued):
@@ -387,9 +490,10 @@ def test_a_refunds_export_without_refunds_has_its_headers(shop, queued):
 
     raw = storages["exports"].open(export.csv_file, "rb").read().decode("utf-8-sig")
     assert raw.splitlines() == [
-        "refund_id,payment_id,refunded_at,amount,amount_cents,customer_fee_refunded,"
-        "customer_fee_refunded_cents,interest_refunded,interest_refunded_cents,"
-        "processor_reference,posting_id"
+        "refund_id,payment_id,refunded_at,state,origin,merchant_reference,comment,"
+        "amount,amount_cents,owed_cancelled,owed_cancelled_cents,back_to_card,"
+        "back_to_card_cents,customer_fee_refunded,customer_fee_refunded_cents,"
+        "interest_refunded,interest_refunded_cents"
     ]
 
 

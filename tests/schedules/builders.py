@@ -22,6 +22,33 @@ LATER_DECLINED = "4970100000000345"  # paid at checkout, automatic debits declin
 TIMEOUT = "4000000000007775"  # every call times out after the money moved
 
 
+def card_at_checkout(payment: Payment, *, number: str, when: datetime) -> Card:
+    """A card the sandbox tokenised, saved for the payment's customer and given at its
+    checkout (opened now)."""
+    details = SandboxProcessor().tokenise(
+        number=number, exp_month=12, exp_year=2035, cvc="123", livemode=payment.livemode
+    )
+    card = Card.objects.create(
+        customer=payment.customer,
+        livemode=payment.livemode,
+        processor_token=details.token,
+        bin=details.bin,
+        last4=details.last4,
+        brand=details.brand,
+        funding=details.funding,
+        issuer_country=details.issuer_country,
+        exp_month=details.exp_month,
+        exp_year=details.exp_year,
+        fingerprint=details.fingerprint,
+        created_at=when,
+    )
+    checkout = checkout_open(payment=payment, now=when)
+    Checkout.objects.filter(pk=checkout.pk).update(
+        card=card, email=payment.customer.email, first_name="Camille", last_name="Martin"
+    )
+    return card
+
+
 def accepted(
     shop,
     *,
@@ -36,27 +63,7 @@ def accepted(
         payment = payment_create_for(
             shop, purchase_amount=amount, installments_count=installments_count, **fields
         )
-        details = processor.tokenise(
-            number=card_number, exp_month=12, exp_year=2035, cvc="123", livemode=payment.livemode
-        )
-        card = Card.objects.create(
-            customer=payment.customer,
-            livemode=payment.livemode,
-            processor_token=details.token,
-            bin=details.bin,
-            last4=details.last4,
-            brand=details.brand,
-            funding=details.funding,
-            issuer_country=details.issuer_country,
-            exp_month=details.exp_month,
-            exp_year=details.exp_year,
-            fingerprint=details.fingerprint,
-            created_at=when,
-        )
-        checkout = checkout_open(payment=payment, now=when)
-        Checkout.objects.filter(pk=checkout.pk).update(
-            card=card, email=payment.customer.email, first_name="Camille", last_name="Martin"
-        )
+        card = card_at_checkout(payment, number=card_number, when=when)
         first = payment.instalments.get(number=1)
         cents = to_cents(first.total_amount)
         three_ds = processor.three_ds_start(

@@ -38,6 +38,11 @@ EVENT_LABELS = {
     "payment_link_email": gettext_lazy("Payment link sent by email"),
     "potential_fraud": gettext_lazy("Reported as potential fraud"),
     "trigger_applied": gettext_lazy("Deferred payment triggered"),
+    "refund_issued": gettext_lazy("Refund made"),
+    "refund_to_card": gettext_lazy("Refund sent back to the card"),
+    "refund_failed": gettext_lazy("Card refund refused by the processor"),
+    "nothing_left_to_pay": gettext_lazy("Nothing left to pay after a refund"),
+    "back_on_schedule": gettext_lazy("Back on schedule"),
 }
 
 

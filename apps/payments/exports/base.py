@@ -42,7 +42,9 @@ MERCHANT_ACCOUNT_KINDS = (
     AccountKind.MERCHANT_RESERVE,
     AccountKind.PAYOUTS_IN_TRANSIT,
 )
-REFUND_KIND = "refund_issued"  # apps.ledger.recipes.refund_issued
+# The kinds whose lines are a payment's (a payment, or a refund of one): they can carry the
+# payment's custom data, one ``custom_data.<key>`` column per field asked for.
+CUSTOM_FIELD_KINDS = (DataExport.Kind.PAYMENTS, DataExport.Kind.REFUNDS)
 # Cells starting with these are read as formulas by spreadsheets (OWASP "CSV injection").
 BOM = "\ufeff"
 XLSX_MAX_ROWS = 1_048_576  # a sheet's rows, the header's included

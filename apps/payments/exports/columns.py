@@ -12,6 +12,7 @@ from typing import Any
 from apps.common.dates import BUSINESS_TZ
 from apps.common.money import decimal_to_cents
 from apps.common.spreadsheets import safe_cell
+from apps.payments.exports.base import CUSTOM_FIELD_KINDS
 from apps.payments.models import DataExport
 
 # --- pure formatting ------------------------------------------------------------------------
@@ -62,11 +63,18 @@ COLUMNS: dict[str, list[Column]] = {
         Column("refund_id", "text"),
         Column("payment_id", "text"),
         Column("refunded_at", "datetime"),
+        Column("state", "text"),
+        Column("origin", "text"),
+        Column("merchant_reference", "text"),
+        Column("comment", "text"),
+        # What the merchant refunded (against the purchase amount), then where it went: what
+        # the customer still owed, cancelled (written-off included), and what goes back to the
+        # card (purchase amount, customer fees and interest together, also apart below).
         *_money_columns("amount"),
+        *_money_columns("owed_cancelled"),
+        *_money_columns("back_to_card"),
         *_money_columns("customer_fee_refunded"),
         *_money_columns("interest_refunded"),
-        Column("processor_reference", "text"),
-        Column("posting_id", "int"),
     ],
     DataExport.Kind.LEDGER: [
         Column("date", "datetime"),
@@ -82,9 +90,10 @@ COLUMNS: dict[str, list[Column]] = {
 
 
 def columns_for(kind: str, custom_fields: Sequence[str] = ()) -> list[Column]:
-    """The kind's columns; a payments export adds one ``custom_data.<key>`` per field."""
+    """The kind's columns; a payments or refunds export adds one ``custom_data.<key>`` per
+    field (the payment's)."""
     columns = list(COLUMNS[kind])
-    if kind == DataExport.Kind.PAYMENTS:
+    if kind in CUSTOM_FIELD_KINDS:
         columns += [Column(f"custom_data.{key}", "text") for key in custom_fields]
     return columns
 
@@ -175,18 +184,40 @@ def instalment_row(raw: tuple) -> list:
     ]
 
 
-def refund_row(raw: tuple) -> list:
-    """One refunds line from ``_refunds_query``'s tuple (a ``refund_issued`` posting)."""
-    (posting_id, refund_id, payment_id, effective_at, processor_ref, refunded, fee, interest) = raw
-    return [
-        refund_id,
+def refund_row(raw: tuple, custom_fields: Sequence[str]) -> list:
+    """One refunds line from ``_refunds_query``'s tuple (a ``Refund`` row)."""
+    (
+        public_id,
         payment_id,
-        effective_at,
-        *_twice(_cents(refunded)),
-        *_twice(_cents(fee)),
-        *_twice(_cents(interest)),
-        processor_ref,
-        posting_id,
+        created_at,
+        state,
+        origin,
+        merchant_reference,
+        comment,
+        amount,
+        owed,
+        written_off,
+        to_card,
+        fee,
+        interest,
+        custom_data,
+    ) = raw
+    fee_cents, interest_cents = _cents(fee), _cents(interest)
+    custom = custom_data or {}
+    return [
+        public_id,
+        payment_id,
+        created_at,
+        state,
+        origin,
+        merchant_reference,
+        comment,
+        *_twice(_cents(amount)),
+        *_twice(_cents(owed) + _cents(written_off)),
+        *_twice(_cents(to_card) + fee_cents + interest_cents),
+        *_twice(fee_cents),
+        *_twice(interest_cents),
+        *[_custom_value(custom.get(key)) for key in custom_fields],
     ]
 
 

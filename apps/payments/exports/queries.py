@@ -7,15 +7,16 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.apps import apps as django_apps
 from django.contrib.postgres.expressions import ArraySubquery
-from django.db.models import OuterRef, Q, QuerySet, Sum
+from django.db.models import OuterRef, Q, QuerySet
 
 from apps.common.dates import business_date
 from apps.common.errors import NotFound
 from apps.common.ids import with_prefix
 from apps.common.keyset import rows_after
-from apps.ledger.models import AccountKind, Leg, Payout, Posting
-from apps.payments.exports.base import MERCHANT_ACCOUNT_KINDS, PROGRESS_EVERY, REFUND_KIND
+from apps.ledger.models import Leg, Payout
+from apps.payments.exports.base import MERCHANT_ACCOUNT_KINDS, PROGRESS_EVERY
 from apps.payments.exports.columns import instalment_row, ledger_row, payment_row, refund_row
 from apps.payments.models import DataExport, Instalment, Order, Payment
 
@@ -84,32 +85,33 @@ def _instalments_rows(qs: QuerySet) -> Iterable[tuple]:
 
 
 def _refunds_query(export: DataExport) -> QuerySet:
-    return Posting.objects.filter(
+    # Refunds build on payments, never the reverse (apps.payments does not import
+    # apps.refunds): the model is taken from the app registry by name, when an export runs.
+    refund_model = django_apps.get_model("refunds", "Refund")
+    return refund_model.objects.filter(
         merchant_id=export.merchant_id,
         livemode=export.livemode,
-        kind=REFUND_KIND,
-        effective_at__gte=export.start,
-        effective_at__lte=export.end,
-    ).order_by("effective_at", "id")
+        created_at__gte=export.start,
+        created_at__lte=export.end,
+    ).order_by("created_at", "id")
 
 
 def _refunds_rows(qs: QuerySet) -> Iterable[tuple]:
-    def leg_sum(kind: str) -> Sum:
-        return Sum("legs__amount", filter=Q(legs__account__kind=kind))
-
-    return qs.annotate(
-        refunded=leg_sum(AccountKind.MERCHANT_BALANCE),
-        fee=leg_sum(AccountKind.CUSTOMER_FEE_REVENUE),
-        interest=leg_sum(AccountKind.INTEREST_REVENUE),
-    ).values_list(
-        "id",
-        "memo",
-        "reference",
-        "effective_at",
-        "processor_reference",
-        "refunded",
-        "fee",
-        "interest",
+    return qs.values_list(
+        "public_id",
+        "payment__public_id",
+        "created_at",
+        "state",
+        "origin",
+        "merchant_reference",
+        "comment",
+        "amount",
+        "owed_cancelled",
+        "written_off_cancelled",
+        "to_card",
+        "customer_fee_refunded",
+        "interest_refunded",
+        "payment__custom_data",
     )
 
 
@@ -157,7 +159,8 @@ def _source(export: DataExport) -> Source:
     if export.kind == DataExport.Kind.INSTALMENTS:
         return Source(_instalments_query, _instalments_rows, instalment_row)
     if export.kind == DataExport.Kind.REFUNDS:
-        return Source(_refunds_query, _refunds_rows, refund_row)
+        fields = list(export.custom_fields or [])
+        return Source(_refunds_query, _refunds_rows, lambda raw: refund_row(raw, fields))
     return Source(_ledger_query, _ledger_rows, ledger_row)
 
 

@@ -19,6 +19,7 @@ from apps.ledger.models import Payout
 from apps.payments.exports.base import (
     BUILD_TASK,
     BUILD_TIMEOUT_SECONDS,
+    CUSTOM_FIELD_KINDS,
     FORMATS,
     MAX_CUSTOM_FIELD_LENGTH,
     MAX_CUSTOM_FIELDS,
@@ -135,7 +136,7 @@ def export_request(
             raise ExportRefused(
                 "end", f"A period is at most {MAX_RANGE_DAYS} days: split the export."
             )
-    fields = list(custom_fields) if kind == DataExport.Kind.PAYMENTS else []
+    fields = list(custom_fields) if kind in CUSTOM_FIELD_KINDS else []
     with transaction.atomic():
         export = DataExport.objects.create(
             merchant=merchant,

@@ -10,8 +10,12 @@ from apps.payments.models import PAYMENT_TRANSITIONS, Payment, PaymentEvent
 
 
 def payment_lock(*, payment_id: int) -> Payment:
-    """The payment row, locked until the end of the caller's transaction."""
-    return Payment.objects.select_for_update().get(pk=payment_id)
+    """The payment row, locked until the end of the caller's transaction.
+
+    ``FOR NO KEY UPDATE``: writers of the payment queue behind each other, but a row
+    inserted elsewhere that points at the payment (a charge the debit run claims while
+    holding the instalments) is not blocked, so the two never wait for each other."""
+    return Payment.objects.select_for_update(no_key=True).get(pk=payment_id)
 
 
 def payment_transition(

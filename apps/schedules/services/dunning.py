@@ -74,7 +74,7 @@ def _advance(ids: list[int], *, now: datetime) -> tuple[int, int]:
             Payment.objects.filter(pk__in=ids, state__in=LATE_STATES)
             .select_related("merchant", "customer", "card")
             .order_by("pk")
-            .select_for_update(of=("self",))
+            .select_for_update(of=("self",), no_key=True)
         )
         if not payments:
             return 0, 0

@@ -69,7 +69,7 @@ def debit_results_record(outcomes: list[DebitOutcome], *, now: datetime) -> Reco
             for payment in Payment.objects.filter(pk__in=payment_ids)
             .select_related("merchant", "customer", "card")
             .order_by("pk")
-            .select_for_update(of=("self",))
+            .select_for_update(of=("self",), no_key=True)
         }
         charges = list(
             Charge.objects.filter(pk__in=by_charge, status__in=IN_DOUBT)
@@ -111,15 +111,16 @@ def _enqueue_receipts(numbers: list[str]) -> None:
     async_task("apps.schedules.tasks.render_receipts", numbers)
 
 
-def receipt_numbers_next(count: int, *, livemode: bool, year: int) -> list[str]:
-    """``count`` new receipt numbers: ``R2026-0000042`` (``TEST-`` before it in test mode)."""
+def receipt_numbers_next(count: int, *, livemode: bool, year: int, prefix: str = "R") -> list[str]:
+    """``count`` new receipt numbers: ``R2026-0000042`` (``TEST-`` before it in test mode);
+    credit notes take ``prefix="C"`` (``C2026-0000043``), from the same sequence."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT nextval(%s) FROM generate_series(1, %s)", [RECEIPT_NUMBER_SEQUENCE, count]
         )
         values = [row[0] for row in cursor.fetchall()]
-    prefix = "" if livemode else "TEST-"
-    return [f"{prefix}R{year}-{value:07d}" for value in values]
+    mode = "" if livemode else "TEST-"
+    return [f"{mode}{prefix}{year}-{value:07d}" for value in values]
 
 
 class _Batch:
