@@ -119,8 +119,9 @@ def payment_detail(request, payment_id: str):
     payment = _payment_or_404(request, payment_id)
     instalments = list(payment.instalments.all())
     receipts = {}
-    for receipt in payment.receipts.filter(rendered_at__isnull=False):
-        receipts.setdefault(receipt.instalment_id, []).append(receipt)
+    for receipt in payment.receipts.all():  # prefetched with the payment
+        if receipt.rendered_at is not None and receipt.instalment_id is not None:
+            receipts.setdefault(receipt.instalment_id, []).append(receipt)
     owed_cents = sum(
         to_cents(row.total_amount) for row in instalments if row.state != row.State.PAID
     )
