@@ -487,6 +487,27 @@ LATE_PAYMENT_FEE_CENTS = int(os.environ.get("LATE_PAYMENT_FEE_CENTS", "0"))
 # left (a reminder sent after an outage would not be one).
 REMINDER_LEAD_HOURS = int(os.environ.get("REMINDER_LEAD_HOURS", "72"))
 REMINDER_MIN_LEAD_HOURS = int(os.environ.get("REMINDER_MIN_LEAD_HOURS", "24"))
+# --- the customer portal (docs/portal.md) ---------------------------------------------------
+# A customer may move an instalment's date by up to this many days, this many times per
+# instalment; longer delays are a request to support.
+POSTPONE_MAX_DAYS = int(os.environ.get("POSTPONE_MAX_DAYS", "15"))
+POSTPONEMENTS_PER_INSTALMENT = int(os.environ.get("POSTPONEMENTS_PER_INSTALMENT", "1"))
+# Sign-in by one-time code: its lifetime, the wrong codes that lock it, and how many codes
+# one phone or email, and one address, may receive in an hour.
+PORTAL_CODE_TTL_MINUTES = int(os.environ.get("PORTAL_CODE_TTL_MINUTES", "10"))
+PORTAL_CODE_MAX_ATTEMPTS = int(os.environ.get("PORTAL_CODE_MAX_ATTEMPTS", "5"))
+PORTAL_CODES_PER_DESTINATION_PER_HOUR = int(
+    os.environ.get("PORTAL_CODES_PER_DESTINATION_PER_HOUR", "5")
+)
+PORTAL_CODES_PER_IP_PER_HOUR = int(os.environ.get("PORTAL_CODES_PER_IP_PER_HOUR", "20"))
+# A portal session ends after this long without a request, and at the latest this long
+# after signing in. Links in emails sign in for this many days after they were sent.
+PORTAL_SESSION_IDLE_MINUTES = int(os.environ.get("PORTAL_SESSION_IDLE_MINUTES", "30"))
+PORTAL_SESSION_MAX_HOURS = int(os.environ.get("PORTAL_SESSION_MAX_HOURS", "12"))
+PORTAL_LINK_MAX_AGE_DAYS = int(os.environ.get("PORTAL_LINK_MAX_AGE_DAYS", "30"))
+# Where customers' support requests are announced to operators.
+SUPPORT_EMAIL = os.environ.get("SUPPORT_EMAIL", "support@tranche.example")
+
 # The debit run: instalments claimed and charged per batch (one processor exchange), and how
 # long one run works before it hands the rest to a follow-up task.
 DEBIT_RUN_BATCH_SIZE = int(os.environ.get("DEBIT_RUN_BATCH_SIZE", "200"))

@@ -28,6 +28,7 @@ urlpatterns = [
     path("", include("apps.verification.urls")),
     path("", include("apps.common.urls")),
     path("", include("apps.schedules.urls")),
+    path("", include("apps.schedules.portal.urls")),
     path("", include("apps.refunds.urls")),
     path("", RedirectView.as_view(pattern_name="dashboard:home", permanent=False)),
 ]

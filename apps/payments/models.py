@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import OpClass
 from django.db import models
 from django.db.models import F, Q
@@ -105,6 +106,9 @@ class Customer(models.Model):
     birth_date = models.DateField(_("birth date"), null=True, blank=True)
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
+    # The customer asked for their data to be erased (portal) with no plan open: the
+    # profile was blanked; what the law keeps (payments, receipts, ledger) stays.
+    erased_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("customer")
@@ -149,6 +153,9 @@ class Card(models.Model):
     # The processor's stable fingerprint of the card number: the same card, whoever adds it.
     fingerprint = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField()
+    # The customer replaced it (portal): its token was detached at the processor and no
+    # plan charges it any more; the row stays, as the record of past charges.
+    detached_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("card")
@@ -398,6 +405,9 @@ class Instalment(models.Model):
     debit_attempts = models.PositiveSmallIntegerField(default=0)
     # The due date the last reminder announced: a moved date gets its own reminder.
     reminded_for = models.DateField(null=True, blank=True)
+    # Postponed by the customer (portal): the due date first planned, and how many times.
+    postponed_from = models.DateField(null=True, blank=True)
+    postponements = models.PositiveSmallIntegerField(default=0, db_default=0)
 
     class Meta:
         verbose_name = _("instalment")
@@ -706,6 +716,7 @@ class Charge(models.Model):
         PAY_IN_FULL = "pay_in_full", _("Whole amount")
         INSTALMENT = "instalment", _("Instalment")
         CARD_CHECK = "card_check", _("Card check")
+        EARLY_PAYMENT = "early_payment", _("Early payment")
 
     class Status(models.TextChoices):
         PENDING = "pending", _("Pending")
@@ -717,6 +728,9 @@ class Charge(models.Model):
     instalment = models.ForeignKey(
         Instalment, on_delete=models.PROTECT, null=True, blank=True, related_name="charges"
     )
+    # An early payment (the customer pays from the portal) pays one or more instalments in
+    # one charge: their ids, in number order (``instalment`` stays empty).
+    covers = ArrayField(models.BigIntegerField(), default=list, blank=True, db_default=[])
     card = models.ForeignKey(Card, on_delete=models.PROTECT, related_name="charges")
     kind = models.CharField(max_length=20, choices=Kind.choices)
     attempt = models.PositiveSmallIntegerField(default=1)
@@ -751,6 +765,14 @@ class Charge(models.Model):
 
     def __str__(self) -> str:
         return self.idempotency_key
+
+    @property
+    def instalment_ids(self) -> list[int]:
+        """The instalments this charge pays: the one it names, or those an early payment
+        covers."""
+        return (
+            list(self.covers) if self.covers else [self.instalment_id] if self.instalment_id else []
+        )
 
 
 class Notification(models.Model):
