@@ -409,6 +409,11 @@ PERIODIC_TASKS = [
         "minutes": 5,  # a sweep for receipts whose after-commit task was lost
     },
     {
+        "name": "tranche:detach-erased-cards",
+        "func": "apps.schedules.tasks.detach_erased_cards",
+        "schedule_type": "H",  # erased customers' cards whose detaching the processor missed
+    },
+    {
         "name": "tranche:send-pending-refunds",
         "func": "apps.refunds.tasks.send_pending_refunds",
         "schedule_type": "I",

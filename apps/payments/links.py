@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import functools
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.core import signing
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+from apps.common.errors import DomainError
 
 
 def absolute(path: str) -> str:
@@ -51,29 +55,96 @@ def explanation_token_valid(payment_public_id: str, token: str) -> bool:
     return signed == payment_public_id
 
 
-# The customer's page of a plan (its schedule and receipts), opened from every email about
-# it: a signed link, since the customer has no password (the portal adds a sign-in by code).
+# Every email about a plan links into the customer portal with a signed link: the payment
+# and the page to open ("" the plan, "card", "pay", "receipts"). Opening it signs the plan's
+# customer in (they have no password); it expires, and a tampered one is refused.
+PORTAL_LINK_SALT = "tranche.portal.link"
+PORTAL_LINK_SECTIONS = ("", "card", "pay", "receipts")
+# The links of the plan page before the portal (``/plan/<id>?t=``), still in old emails.
 PLAN_SALT = "tranche.plan"
-PLAN_LINK_MAX_AGE = 400 * 24 * 3600  # a 12-month plan's last email stays valid
+
+
+class LinkInvalid(DomainError):
+    """Not a link we signed (tampered, truncated, or made up)."""
+
+    code = "portal_link_invalid"
+    http_status = 400
+    default_message = _("This link is not valid. Please sign in with a code instead.")
+
+
+class LinkExpired(DomainError):
+    """A link we signed, past its lifetime: ``payment_id`` and ``section`` are what it
+    named (a new link to them may be sent to the customer's email on file)."""
+
+    code = "portal_link_expired"
+    http_status = 410
+    default_message = _("This link has expired.")
+
+    def __init__(self, *, payment_id: str, section: str):
+        super().__init__(payment_id=payment_id, section=section)
+        self.payment_id = payment_id
+        self.section = section
+
+
+def _link_max_age() -> int:
+    return settings.PORTAL_LINK_MAX_AGE_DAYS * 24 * 3600
 
 
 @functools.cache
-def _plan_path_prefix() -> str:
-    """``/plan/``: reversed once (``reverse`` costs more than the signature), the id added."""
+def _link_path_prefix() -> str:
+    """``/portal/link/``: reversed once (``reverse`` costs more than the signature)."""
     marker = "0"
-    return reverse("schedules:plan", args=[marker]).removesuffix(marker)
+    return reverse("portal:link", args=[marker]).removesuffix(marker)
 
 
 def plan_url(payment_public_id: str, *, section: str = "") -> str:
-    path = _plan_path_prefix() + quote(payment_public_id, safe="")
-    token = signing.dumps(payment_public_id, salt=PLAN_SALT, compress=False)
-    anchor = f"#{section}" if section else ""
-    return absolute(f"{path}?{urlencode({'t': token})}{anchor}")
+    """The signed portal link to a plan's page (``section`` ""), its change of card
+    ("card"), paying early ("pay") or its receipts ("receipts"), valid
+    ``PORTAL_LINK_MAX_AGE_DAYS``."""
+    if section not in PORTAL_LINK_SECTIONS:
+        raise ValueError(f"unknown portal section {section!r}")
+    token = signing.dumps([payment_public_id, section], salt=PORTAL_LINK_SALT, compress=True)
+    return absolute(_link_path_prefix() + token)
 
 
-def plan_token_valid(payment_public_id: str, token: str) -> bool:
+def portal_link_read(token: str) -> tuple[str, str]:
+    """The (payment public id, section) a portal link names. Raises ``LinkExpired`` for a
+    link we signed that is too old, ``LinkInvalid`` for anything else we did not sign."""
     try:
-        signed = signing.loads(token, salt=PLAN_SALT, max_age=PLAN_LINK_MAX_AGE)
-    except signing.BadSignature:
-        return False
-    return signed == payment_public_id
+        value = signing.loads(token, salt=PORTAL_LINK_SALT, max_age=_link_max_age())
+    except signing.SignatureExpired:
+        payment_id, section = _link_payload(
+            signing.loads(token, salt=PORTAL_LINK_SALT)  # authentic, only too old
+        )
+        raise LinkExpired(payment_id=payment_id, section=section) from None
+    except (signing.BadSignature, ValueError):  # zlib or JSON garbage behind a signature
+        raise LinkInvalid() from None
+    return _link_payload(value)
+
+
+def _link_payload(value: Any) -> tuple[str, str]:
+    if (
+        not isinstance(value, list)
+        or len(value) != 2
+        or not all(isinstance(part, str) for part in value)
+        or value[1] not in PORTAL_LINK_SECTIONS
+    ):
+        raise LinkInvalid()
+    return value[0], value[1]
+
+
+def legacy_plan_link_read(payment_public_id: str, token: str) -> str:
+    """The payment id of an old ``/plan/<id>?t=<token>`` link, held to the portal links'
+    lifetime (it now opens a signed-in session, not only a read-only page). Raises
+    ``LinkExpired`` or ``LinkInvalid`` as ``portal_link_read``."""
+    try:
+        signed = signing.loads(token, salt=PLAN_SALT, max_age=_link_max_age())
+    except signing.SignatureExpired:
+        if signing.loads(token, salt=PLAN_SALT) != payment_public_id:
+            raise LinkInvalid() from None
+        raise LinkExpired(payment_id=payment_public_id, section="") from None
+    except (signing.BadSignature, ValueError):
+        raise LinkInvalid() from None
+    if signed != payment_public_id:
+        raise LinkInvalid()
+    return payment_public_id

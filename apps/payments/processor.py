@@ -10,7 +10,10 @@ Rules every caller follows:
   same key twice moves money once and returns the first result;
 - no call is made inside an open database transaction;
 - a ``ProcessorUnavailable`` (timeout, 5xx) leaves the outcome unknown: ask
-  ``charge_status(idempotency_key)`` before trying again.
+  ``charge_status(idempotency_key)`` before trying again;
+- a card the customer replaced is ``detach``-ed: its token can never be charged again (a
+  charge on it is declined ``token_detached``), while the charges made on it can still be
+  refunded.
 
 The card number and CVC go into ``tokenise`` and nowhere else: what comes back (and what
 Tranche may store) is a token, the BIN, the last 4 digits, brand, funding, product, issuing
@@ -157,6 +160,13 @@ class CardProcessor(Protocol):
 
     def charge_status(self, *, idempotency_key: str) -> ChargeResult:
         """What became of the call made with this key; ``UnknownCharge`` if none was made."""
+
+    def detach(self, *, token: str, livemode: bool) -> None:
+        """Forget the saved card behind ``token``: no charge (customer- or
+        merchant-initiated) is ever accepted on it again; they are declined with the code
+        ``token_detached``. Refunds of charges already made on it still work. Detaching a
+        token twice is fine (nothing more happens); an unknown token raises a
+        ``ProcessorError``."""
 
 
 def card_processor() -> CardProcessor:

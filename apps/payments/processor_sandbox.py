@@ -70,6 +70,9 @@ DO_NOT_HONOR = "do_not_honor"
 INSUFFICIENT_FUNDS = "insufficient_funds"
 LATER_INSUFFICIENT_FUNDS = "later_insufficient_funds"
 TIMEOUT = "timeout"
+# A detached card keeps its scenario after this prefix (for the record) and is never charged.
+DETACHED_PREFIX = "detached:"
+TOKEN_DETACHED = "token_detached"  # noqa: S105 (a decline code, not a secret)
 
 # 3-D Secure and charge statuses, as the interface names them.
 AUTHENTICATED = "authenticated"
@@ -340,7 +343,9 @@ class SandboxProcessor:
         amount_cents: int,
     ) -> str:
         """The decline code, or "" to accept. A customer-initiated charge needs a 3-D Secure
-        authentication of that card for at least its amount."""
+        authentication of that card for at least its amount; a detached card is refused."""
+        if card.scenario.startswith(DETACHED_PREFIX):
+            return TOKEN_DETACHED
         if not merchant_initiated:
             authenticated = bool(three_ds_reference) and (
                 SandboxThreeDS.objects.filter(
@@ -564,6 +569,14 @@ class SandboxProcessor:
         if row.status == SUCCEEDED and charge.card.scenario == TIMEOUT:
             raise ProcessorUnavailable()  # the money moved back; the answer got lost
         return _result(row)
+
+    def detach(self, *, token: str, livemode: bool) -> None:
+        self._network()
+        card = self._card(token=token, livemode=livemode)
+        # Conditional: detaching twice (or two calls at once) changes the row once.
+        SandboxCard.objects.filter(pk=card.pk).exclude(scenario__startswith=DETACHED_PREFIX).update(
+            scenario=DETACHED_PREFIX + card.scenario
+        )
 
     def charge_status(self, *, idempotency_key: str) -> ChargeResult:
         self._network()

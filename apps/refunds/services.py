@@ -67,8 +67,14 @@ REFUNDABLE_STATES = frozenset(
         S.COLLECTION_DONE,
     }
 )
-# Charges that paid the plan and may take money back.
-PLAN_CHARGES = (Charge.Kind.FIRST_INSTALMENT, Charge.Kind.PAY_IN_FULL, Charge.Kind.INSTALMENT)
+# Charges that paid the plan and may take money back (an early payment made in the portal
+# is one charge for the instalments it paid).
+PLAN_CHARGES = (
+    Charge.Kind.FIRST_INSTALMENT,
+    Charge.Kind.PAY_IN_FULL,
+    Charge.Kind.INSTALMENT,
+    Charge.Kind.EARLY_PAYMENT,
+)
 OPEN_CARD_REFUNDS = (CardRefund.Status.PENDING, CardRefund.Status.UNKNOWN)
 # The sweep leaves younger card refunds to the request that opened them.
 SEND_GRACE = timedelta(minutes=1)
@@ -131,11 +137,15 @@ def _position(
         # its charge in flight.
         instalments = instalments.select_for_update()
     rows = {row.number: row for row in instalments}
-    in_flight = set(
-        Charge.objects.filter(
-            payment=payment, instalment__isnull=False, status__in=IN_DOUBT
-        ).values_list("instalment_id", flat=True)
-    )
+    # A charge in doubt (a debit, or an early payment covering several) may yet pay its
+    # instalments: none of them is cut.
+    in_flight = {
+        instalment_id
+        for charge in Charge.objects.filter(payment=payment, status__in=IN_DOUBT).only(
+            "instalment_id", "covers"
+        )
+        for instalment_id in charge.instalment_ids
+    }
     charges = list(
         Charge.objects.filter(
             payment=payment, status=Charge.Status.SUCCEEDED, kind__in=PLAN_CHARGES

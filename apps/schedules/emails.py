@@ -130,8 +130,17 @@ def _common(context: BatchContext, payment: Payment) -> dict[str, Any]:
     }
 
 
-def _remaining(rows: list[Instalment], after: Instalment | None = None) -> list[dict[str, Any]]:
+def _remaining(
+    rows: list[Instalment], after: Instalment | list[Instalment] | None = None
+) -> list[dict[str, Any]]:
+    """The instalments still to pay, leaving out ``after`` (the ones just paid)."""
     count = len(rows)
+    if after is None:
+        done = set()
+    elif isinstance(after, Instalment):
+        done = {after.pk}
+    else:
+        done = {row.pk for row in after}
     return [
         {
             "label": _label(row, count),
@@ -139,7 +148,7 @@ def _remaining(rows: list[Instalment], after: Instalment | None = None) -> list[
             "amount": _eur(to_cents(row.total_amount)),
         }
         for row in rows
-        if row.state != Instalment.State.PAID and (after is None or row.pk != after.pk)
+        if row.state != Instalment.State.PAID and row.pk not in done
     ]
 
 
@@ -166,41 +175,68 @@ def _spec(
 
 
 def debit_succeeded(
-    context: BatchContext, *, charge: Charge, instalment: Instalment, receipt
+    context: BatchContext,
+    *,
+    charge: Charge,
+    instalments: list[Instalment],
+    receipt,
+    card: Card | None = None,
 ) -> EmailSpec:
-    """ "We debited instalment k of n": with the receipt (attached) and what is left."""
-    from apps.schedules.receipts import receipt_file_name
+    """ "We debited instalment k of n" (or "you paid instalments 2 to 4 early"): with the
+    receipt (attached) and what is left. ``card`` is the card charged (the plan's by
+    default)."""
+    from apps.schedules.receipts import instalments_label, receipt_file_name
 
     payment = context.payments[charge.payment_id]
     rows = context.instalments[payment.pk]
+    first = instalments[0]
+    portal = charge.kind == Charge.Kind.EARLY_PAYMENT
+    early = portal and bool(receipt.data.get("early"))
     language = email_language(payment.locale)
     with translation.override(language):
         values = _common(context, payment) | {
-            "number": _label(instalment, len(rows)),
+            "number": instalments_label([row.number for row in instalments], len(rows)),
+            "several": len(instalments) > 1,
+            "early": early,
+            "portal": portal,
             "amount": _eur(to_cents(charge.amount)),
-            "date": _date(instalment.due_date),
+            "date": _date(first.due_date),
             "receipt_number": receipt.number,
-            "remaining": _remaining(rows, after=instalment),
+            "remaining": _remaining(rows, after=instalments),
         }
-        subject = _("Instalment %(number)s paid: %(merchant)s") % {
-            "number": values["number"],
-            "merchant": payment.merchant.legal_name,
-        }
+        if card is not None:
+            values["card"] = f"{_brand(card)} •••• {card.last4}"
+        subject = _subject_paid(values, merchant=payment.merchant.legal_name)
     attachment = Attachment(
         storage="receipts",
         name=receipt_file_name(receipt),
         filename=f"{receipt.number}.pdf",
     )
+    if portal:
+        key = f"{charge.idempotency_key}:paid"
+    else:
+        key = f"instalment:{first.public_id}:paid:{charge.idempotency_key.rsplit(':', 1)[-1]}"
     return _spec(
         payment,
         context,
-        key=f"instalment:{instalment.public_id}:paid:{charge.idempotency_key.rsplit(':', 1)[-1]}",
+        key=key,
         subject=subject,
         template="debit_succeeded",
         values=values,
         language=language,
         attachments=(attachment,),
     )
+
+
+def _subject_paid(values: dict[str, Any], *, merchant: str) -> str:
+    names = {"number": values["number"], "merchant": merchant}
+    if values["early"] and values["several"]:
+        return gettext("Instalments %(number)s paid early: %(merchant)s") % names
+    if values["early"]:
+        return gettext("Instalment %(number)s paid early: %(merchant)s") % names
+    if values["several"]:
+        return gettext("Instalments %(number)s paid: %(merchant)s") % names
+    return gettext("Instalment %(number)s paid: %(merchant)s") % names
 
 
 def debit_failed(context: BatchContext, *, charge: Charge, instalment: Instalment) -> EmailSpec:
@@ -278,6 +314,38 @@ def reminder(context: BatchContext, *, payment: Payment, instalment: Instalment)
     )
 
 
+def card_changed(
+    context: BatchContext,
+    *,
+    payment: Payment,
+    plans: list[Payment],
+    old_card: Card | None,
+    new_card: Card,
+    key: str,
+) -> EmailSpec:
+    """ "Your card was changed": the new card, the old one, and the plans that now use it."""
+    language = email_language(payment.locale)
+    with translation.override(language):
+        values = _common(context, payment) | {
+            "new_card": f"{_brand(new_card)} •••• {new_card.last4}",
+            "old_card": f"{_brand(old_card)} •••• {old_card.last4}" if old_card else "",
+            "plans": [
+                {"merchant": plan.merchant.legal_name, "payment_id": plan.public_id}
+                for plan in plans
+            ],
+        }
+        subject = gettext("Your card was changed")
+    return _spec(
+        payment,
+        context,
+        key=key,
+        subject=subject,
+        template="card_changed",
+        values=values,
+        language=language,
+    )
+
+
 def _owed(rows: list[Instalment], today: date) -> int:
     return sum(
         to_cents(row.total_amount)
@@ -342,12 +410,28 @@ def defaulted(context: BatchContext, *, payment: Payment, today: date) -> EmailS
 
 
 def receipt_data(
-    context: BatchContext, *, charge: Charge, instalment: Instalment, number: str
+    context: BatchContext,
+    *,
+    charge: Charge,
+    instalments: list[Instalment],
+    number: str,
+    card: Card | None = None,
+    today: date | None = None,
 ) -> dict[str, Any]:
-    """What the receipt says (raw values: the renderer formats them in its language)."""
+    """What the receipt says (raw values: the renderer formats them in its language).
+
+    ``instalments`` are those the charge paid (one for a debit; one or more for a payment
+    made in the portal, ``early`` when all were due after ``today``); ``card`` the card
+    charged (the plan's by default)."""
     payment = context.payments[charge.payment_id]
     rows = context.instalments[payment.pk]
-    card = payment.card
+    card = card if card is not None else payment.card
+    paid = {row.pk for row in instalments}
+    early = (
+        charge.kind == Charge.Kind.EARLY_PAYMENT
+        and today is not None
+        and all(row.due_date > today for row in instalments)
+    )
     return {
         "language": email_language(payment.locale),
         "livemode": payment.livemode,
@@ -356,12 +440,14 @@ def receipt_data(
         "order_references": context.references.get(payment.pk, []),
         "payment_id": payment.public_id,
         "customer_name": context.name(payment),
-        "instalment_number": instalment.number,
+        "instalment_number": instalments[0].number,
+        "instalment_numbers": [row.number for row in instalments],
+        "early": early,
         "instalments_count": len(rows),
         "amount_cents": to_cents(charge.amount),
-        "principal_cents": to_cents(instalment.purchase_amount),
-        "fee_cents": to_cents(instalment.customer_fee),
-        "interest_cents": to_cents(instalment.customer_interest),
+        "principal_cents": sum(to_cents(row.purchase_amount) for row in instalments),
+        "fee_cents": sum(to_cents(row.customer_fee) for row in instalments),
+        "interest_cents": sum(to_cents(row.customer_interest) for row in instalments),
         "paid_at": (charge.finished_at or charge.created_at).isoformat(),
         "card": {"brand": _brand(card), "last4": card.last4} if card else None,
         "remaining": [
@@ -371,6 +457,6 @@ def receipt_data(
                 "amount_cents": to_cents(row.total_amount),
             }
             for row in rows
-            if row.state != Instalment.State.PAID and row.pk != instalment.pk
+            if row.state != Instalment.State.PAID and row.pk not in paid
         ],
     }

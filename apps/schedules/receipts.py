@@ -106,6 +106,24 @@ def _line(label: str, value: str) -> str:
     return gettext("%(label)s: %(value)s") % {"label": label, "value": value}
 
 
+def instalments_label(numbers: list[int], count: int) -> str:
+    """Instalments named in the active language: "2 of 4", "2 to 4 of 4" (a run of
+    numbers), "2, 4 of 4" (others)."""
+    numbers = sorted(numbers)
+    if len(numbers) == 1:
+        return gettext("%(number)d of %(count)d") % {"number": numbers[0], "count": count}
+    if numbers == list(range(numbers[0], numbers[-1] + 1)):
+        return gettext("%(first)d to %(last)d of %(count)d") % {
+            "first": numbers[0],
+            "last": numbers[-1],
+            "count": count,
+        }
+    return gettext("%(numbers)s of %(count)d") % {
+        "numbers": ", ".join(str(number) for number in numbers),
+        "count": count,
+    }
+
+
 def receipt_context(data: dict[str, Any]) -> dict[str, Any]:
     """What the template shows, formatted in the active language (amounts, dates, labels)."""
     count = data["instalments_count"]
@@ -134,9 +152,19 @@ def receipt_context(data: dict[str, Any]) -> dict[str, Any]:
     ]
     if data["customer_name"]:
         details.append(_line(gettext("Customer"), data["customer_name"]))
+    # Receipts of an early payment (the portal) name every instalment the charge paid.
+    numbers = data.get("instalment_numbers") or [data["instalment_number"]]
+    if data.get("early"):
+        label = (
+            gettext("Instalments paid early")
+            if len(numbers) > 1
+            else gettext("Instalment paid early")
+        )
+    else:
+        label = gettext("Instalments") if len(numbers) > 1 else gettext("Instalment")
     details += [
         gettext("Payment reference: %(reference)s") % {"reference": data["payment_id"]},
-        _line(gettext("Instalment"), of_count(data["instalment_number"])),
+        _line(label, instalments_label(numbers, count)),
         _line(gettext("Paid on"), paid_on),
     ]
     if card := data.get("card"):

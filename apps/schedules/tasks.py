@@ -71,3 +71,11 @@ def render_pending_receipts() -> int:
         limit=500,
     )
     return render_receipts(numbers)
+
+
+def detach_erased_cards() -> int:
+    """Hourly: the cards of customers whose data was erased, detached at the processor
+    (after an outage, the ones the erasure itself could not detach)."""
+    from apps.schedules.services.data_rights import erased_cards_detach
+
+    return erased_cards_detach(now=timezone.now())

@@ -1,74 +1,48 @@
-"""The customer's page of a plan, opened from the schedule's emails by a signed link: the
-schedule with each instalment's state, and the receipts to download. (The portal, with a
-sign-in by code, pay early, postpone and change card, builds on it.)"""
+"""Receipts from the merchant's dashboard, and the plan links of emails sent before the
+customer portal (``/plan/<id>?t=<token>``): a valid one signs the customer in to the portal's
+page of the plan; an expired or tampered one opens the page to ask for a new link."""
 
 from __future__ import annotations
 
 from django.http import Http404, HttpResponse
-from django.shortcuts import render
-from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
 
-from apps.common.money import display_eur, to_cents
 from apps.merchants.access import merchant_required
-from apps.payments import links
-from apps.payments.emails import date_display
-from apps.payments.models import Instalment, Payment
+from apps.payments.models import Payment
 from apps.schedules.models import Receipt
+from apps.schedules.portal import signin
+from apps.schedules.portal.views.auth import link_answer
 from apps.schedules.receipts import ReceiptNotRendered, receipt_open
 
 
-def _payment(request, payment_id: str) -> tuple[Payment, str]:
-    token = request.GET.get("t", "")
-    if not links.plan_token_valid(payment_id, token):
-        raise Http404
-    payment = (
-        Payment.objects.select_related("merchant", "card").filter(public_id=payment_id).first()
-    )
-    if payment is None:
-        raise Http404
-    return payment, token
-
-
+@never_cache
+@require_http_methods(["GET", "POST"])
 def plan(request, payment_id: str):
-    payment, token = _payment(request, payment_id)
-    instalments = list(payment.instalments.order_by("number"))
-    receipts = {
-        receipt.instalment_id: receipt
-        for receipt in Receipt.objects.filter(payment=payment, rendered_at__isnull=False)
-    }
-    count = len(instalments)
-    rows = [
-        {
-            "label": _("%(number)d of %(count)d") % {"number": row.number, "count": count},
-            "date": date_display(row.due_date),
-            "amount": display_eur(to_cents(row.total_amount)),
-            "state": _("Cancelled (refund)")
-            if row.cancelled_by_refund
-            else row.get_state_display(),
-            "late": row.state == Instalment.State.INCIDENT,
-            "receipt": receipts.get(row.pk),
-        }
-        for row in instalments
-    ]
-    owed = sum(
-        to_cents(row.total_amount) for row in instalments if row.state != Instalment.State.PAID
-    )
-    return render(
+    token = request.GET.get("t", "")
+    return link_answer(
         request,
-        "schedules/plan.html",
-        {
-            "payment": payment,
-            "rows": rows,
-            "owed": display_eur(owed) if owed else "",
-            "token": token,
-            "card": payment.card,
-        },
+        lambda: (
+            signin.sign_in_legacy_link_open(payment_id=payment_id, token=token),
+            payment_id,
+            "",
+        ),
     )
 
 
+@never_cache
+@require_http_methods(["GET", "POST"])
 def receipt(request, payment_id: str, number: str):
-    payment, _token = _payment(request, payment_id)
-    return _receipt_response(payment, number)
+    """An old page's receipt link: into the portal, at the plan's receipts."""
+    token = request.GET.get("t", "")
+    return link_answer(
+        request,
+        lambda: (
+            signin.sign_in_legacy_link_open(payment_id=payment_id, token=token),
+            payment_id,
+            "receipts",
+        ),
+    )
 
 
 @merchant_required
@@ -79,10 +53,13 @@ def dashboard_receipt(request, payment_id: str, number: str):
     ).first()
     if payment is None:
         raise Http404
-    return _receipt_response(payment, number)
+    return receipt_response(payment, number)
 
 
-def _receipt_response(payment: Payment, number: str) -> HttpResponse:
+def receipt_response(payment: Payment, number: str) -> HttpResponse:
+    """The PDF of ``payment``'s receipt (or credit note) ``number``, as a download; 404 when
+    it is not this payment's or not rendered yet. The caller decides who may see
+    ``payment``."""
     found = Receipt.objects.filter(payment=payment, number=number).first()
     if found is None:
         raise Http404

@@ -378,6 +378,17 @@ def _check_locked(check_id: str) -> PhoneCheck:
         raise PhoneCheckNotFound(check_id) from exc
 
 
+def one_time_code_new() -> str:
+    """A fresh 6-digit one-time code (for other apps' sign-ins: the portal)."""
+    return _code_new()
+
+
+def one_time_code_hash(scope: str, code: str) -> str:
+    """The keyed hash of ``code`` for ``scope`` (the public id of the row that keeps it):
+    what to store instead of the code, and to compare a typed code with."""
+    return _code_hash(public_id=scope, code=code)
+
+
 def _code_new() -> str:
     return f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
 

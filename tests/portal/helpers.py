@@ -34,3 +34,28 @@ def sign_in(client, customer: Customer, *, when: datetime) -> None:
     session[SIGNED_IN_AT_KEY] = when.isoformat()
     session[SEEN_AT_KEY] = when.isoformat()
     session.save()
+
+
+def browser_sign_in(page, base_url: str, customer: Customer, *, when: datetime) -> None:
+    """Give the browser a portal session for ``customer`` (for tests of what comes after
+    signing in; the sign-in itself has its own browser test)."""
+    from importlib import import_module
+    from urllib.parse import urlsplit
+
+    from django.conf import settings
+
+    store = import_module(settings.SESSION_ENGINE).SessionStore()
+    store[CUSTOMER_KEY] = customer.pk
+    store[SIGNED_IN_AT_KEY] = when.isoformat()
+    store[SEEN_AT_KEY] = when.isoformat()
+    store.save()
+    page.context.add_cookies(
+        [
+            {
+                "name": settings.SESSION_COOKIE_NAME,
+                "value": store.session_key,
+                "domain": urlsplit(base_url).hostname,
+                "path": "/",
+            }
+        ]
+    )

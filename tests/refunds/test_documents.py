@@ -130,7 +130,7 @@ def test_a_partial_refund_email_says_what_is_no_longer_owed_and_the_schedule_lef
     assert "4 of 4" not in text
     assert f"Your credit note {refund.credit_note_number} is attached." in text
     assert f"Refund reference: {refund.public_id}" in text
-    assert "/plan/" in text and payment.public_id in text
+    assert "/portal/link/" in text and payment.public_id in text
     assert "€50.00" in html and refund.credit_note_number in html
 
 

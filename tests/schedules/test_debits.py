@@ -112,7 +112,7 @@ def test_a_declined_debit_is_retried_on_days_1_3_5_7_then_contact_then_default(s
     )
     assert failed_emails.count() == 5
     text, _html = email_content(failed_emails.order_by("pk").first())
-    assert "We will try again on" in text and "/plan/" in text
+    assert "We will try again on" in text and "/portal/link/" in text
 
     day8 = first_try + timedelta(days=8)
     with time_machine.travel(day8, tick=False):

@@ -1,6 +1,7 @@
 """Time travel through a plan's life: from the hosted checkout to the paid-off email, and
 from a declined debit to the default, with the messages the customer really receives."""
 
+import re
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -83,16 +84,20 @@ def test_a_4x_payment_from_checkout_to_the_paid_off_email(shop, django_capture_o
     payment.refresh_from_db()
     assert payment.state == "paid"
     assert ledger_audit().ok
-    # The receipts stay downloadable from the customer's page.
-    page = Client().get(links.plan_url(payment.public_id).removeprefix("http://127.0.0.1:8000"))
+    # The receipts stay downloadable from the portal, which the emails' link signs in to.
+    client = Client()
+    opened = client.get(links.plan_url(payment.public_id).removeprefix("http://127.0.0.1:8000"))
+    assert opened.status_code == 302 and opened.url == f"/portal/plans/{payment.public_id}"
+    page = client.get(opened.url)
     assert page.status_code == 200
-    assert page.content.decode().count(".pdf?t=") == 3
+    downloads = set(re.findall(r'href="(/portal/plans/[^"]+\.pdf)"', page.content.decode()))
+    assert len(downloads) == 3
     receipt = Receipt.objects.get(payment=payment, instalment__number=3)
-    path = page.content.decode().split('href="')[1:]
-    download = next(p.split('"')[0] for p in path if receipt.number in p)
-    response = Client().get(download.replace("&amp;", "&"))
+    download = next(path for path in downloads if receipt.number in path)
+    response = client.get(download)
     assert response.status_code == 200 and response.content.startswith(b"%PDF")
-    assert Client().get(f"/plan/{payment.public_id}").status_code == 404  # no token
+    assert Client().get(download).status_code == 302  # signed out: to the sign-in page
+    assert Client().get(f"/plan/{payment.public_id}").status_code == 400  # no token
 
 
 @pytest.mark.django_db
@@ -131,7 +136,7 @@ def test_a_declined_plan_goes_through_dunning_to_default_with_its_emails_and_sms
     from apps.verification.models import SmsMessage
 
     [sms] = SmsMessage.objects.filter(key__endswith=":late_contact:sms")
-    assert "/plan/" in sms.text
+    assert "/portal/link/" in sms.text
 
 
 def test_debits_happen_at_eight_in_paris_across_dst_changes():

@@ -19,13 +19,15 @@ import re
 from datetime import date
 from typing import Any
 
+from django.conf import settings
 from django.core.validators import EmailValidator
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.common.api.fields import StrictBooleanField, StrictCharField, StrictIntegerField
-from apps.common.dates import date_to_timestamp
+from apps.common.dates import business_date, date_to_timestamp
 from apps.common.money import round_half_up_div, to_cents
 from apps.payments import links
 from apps.payments.api.serializers import (
@@ -37,7 +39,15 @@ from apps.payments.api.serializers import (
     installments_count_field,
     purchase_amount_field,
 )
-from apps.payments.models import Instalment, Order, Payment, PaymentState
+from apps.payments.models import Charge, Instalment, Order, Payment, PaymentState
+from apps.payments.postponement import (
+    OPEN_PAYMENT_STATES,
+    UNPAID_STATES,
+    PostponeFacts,
+    can_postpone,
+    next_unpaid_due_date,
+)
+from apps.payments.services.charges import IN_DOUBT
 from apps.verification.phones import phone_e164
 
 MAX_URL_LENGTH = 1000
@@ -743,7 +753,9 @@ def merchant_fee_json(fee_cents: int) -> dict[str, int]:
     return {"total": fee_cents, "total_excluding_tax": excluding, "tax": fee_cents - excluding}
 
 
-def instalment_to_json(instalment: Instalment, *, time_delta: dict | None) -> dict[str, Any]:
+def instalment_to_json(
+    instalment: Instalment, *, time_delta: dict | None, customer_can_postpone: bool = False
+) -> dict[str, Any]:
     principal = to_cents(instalment.purchase_amount)
     fee = to_cents(instalment.customer_fee)
     interest = to_cents(instalment.customer_interest)
@@ -757,7 +769,7 @@ def instalment_to_json(instalment: Instalment, *, time_delta: dict | None) -> di
         "total_amount": principal + fee + interest,
         "state": instalment.state,
         "date_paid": _ts(instalment.paid_at),
-        "customer_can_postpone": False,
+        "customer_can_postpone": customer_can_postpone,
         "is_check": False,
         "time_delta_from_start": time_delta,
     }
@@ -864,6 +876,46 @@ def refund_to_json(refund, *, payment_id: str) -> dict[str, Any]:
     }
 
 
+def _postponable(payment: Payment, rows: list[Instalment]) -> set[int]:
+    """The instalments the customer may postpone today (``apps.payments.postponement``),
+    from the rows loaded with the payment.
+
+    Whether a debit is in flight is only asked (one query) when an unpaid instalment has no
+    next debit, the sign that the debit run may have claimed it; the card's expiry is used
+    when the card was loaded with the payment (the API's selectors do not load it)."""
+    if payment.state not in OPEN_PAYMENT_STATES:
+        return set()
+    unpaid = [row for row in rows if row.state in UNPAID_STATES]
+    if not unpaid:
+        return set()
+    in_flight: set[int] = set()
+    if any(row.next_debit_at is None for row in unpaid):
+        for instalment_id, covers in Charge.objects.filter(
+            payment_id=payment.pk, status__in=IN_DOUBT
+        ).values_list("instalment_id", "covers"):
+            in_flight.update([instalment_id] if instalment_id else [], covers or ())
+    card = payment.card if Payment.card.is_cached(payment) else None
+    today = business_date(timezone.now())
+    return {
+        row.pk
+        for row in unpaid
+        if can_postpone(
+            PostponeFacts(
+                instalment_state=row.state,
+                due_date=row.due_date,
+                postponements=row.postponements,
+                payment_state=payment.state,
+                next_unpaid_due_date=next_unpaid_due_date(rows, row.number),
+                in_flight=row.pk in in_flight,
+                card_expiry=(card.exp_year, card.exp_month) if card is not None else None,
+            ),
+            today=today,
+            max_days=settings.POSTPONE_MAX_DAYS,
+            per_instalment=settings.POSTPONEMENTS_PER_INSTALMENT,
+        )
+    }
+
+
 def payment_to_json(payment: Payment) -> dict[str, Any]:
     """A Payment as Alma's clients read it (contract 3.2): every amount an int in cents,
     never null; dates as UNIX timestamps; URLs with ``pid``.
@@ -880,7 +932,12 @@ def payment_to_json(payment: Payment) -> dict[str, Any]:
         if payment.deferred_days or payment.deferred_months
         else None
     )
-    plan = [instalment_to_json(i, time_delta=time_delta) for i in _instalments(payment)]
+    rows = _instalments(payment)
+    postponable = _postponable(payment, rows)
+    plan = [
+        instalment_to_json(i, time_delta=time_delta, customer_can_postpone=i.pk in postponable)
+        for i in rows
+    ]
     if payment.state in NOTHING_LEFT_STATES:
         left_to_pay = 0
     else:

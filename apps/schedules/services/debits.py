@@ -46,6 +46,8 @@ from apps.schedules.services.recording import DebitOutcome, debit_results_record
 
 logger = logging.getLogger(__name__)
 
+# Charges whose doubt the debit run settles (recorded by debit_results_record).
+SETTLED_KINDS = (Charge.Kind.INSTALMENT, Charge.Kind.EARLY_PAYMENT)
 DEBITABLE_STATES = (
     PaymentState.IN_PROGRESS,
     PaymentState.LATE_DUNNING,
@@ -243,13 +245,14 @@ def _ask(idempotency_key: str) -> ChargeResult | None:
 def debits_settle_in_doubt(
     *, now: datetime, limit: int = 1000, deadline: float | None = None
 ) -> int:
-    """Ask the processor about instalment charges left pending or unknown for longer than
-    IN_FLIGHT_GRACE (a worker died, a timeout) and record what it says, once; no question
-    starts past the ``deadline`` (``time.monotonic()``)."""
+    """Ask the processor about instalment charges (debits, and early payments made in the
+    portal) left pending or unknown for longer than IN_FLIGHT_GRACE (a worker died, a
+    timeout) and record what it says, once; no question starts past the ``deadline``
+    (``time.monotonic()``)."""
     candidates = list(
         Charge.objects.filter(
             status__in=IN_DOUBT,
-            kind=Charge.Kind.INSTALMENT,
+            kind__in=SETTLED_KINDS,
             created_at__lte=now - IN_FLIGHT_GRACE,
         )
         .order_by("created_at")

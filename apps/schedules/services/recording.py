@@ -6,6 +6,12 @@ recorded, under the payments' locks (taken in id order, like every writer of a p
 recording again changes nothing. The work is done in a few statements per batch, whatever
 its size: the instalments and charges updated together, one ledger statement, one insert of
 events, receipts, emails and notifications each.
+
+A charge pays the instalments it names (``Charge.instalment_ids``): one for a debit, one or
+more for an early payment the customer made in the portal (``services/early.py``). A
+succeeded early payment is recorded like a debit (each instalment paid and posted, one
+receipt for the charge); a failed one changes nothing but the instalments' next debit, which
+it had held back: no dunning, no late fee, no email (the customer saw the refusal).
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from apps.common.emails import emails_queue_many
 from apps.common.money import to_cents, to_money
 from apps.ledger import recipes
 from apps.ledger.services import postings_create
-from apps.payments.models import Charge, Instalment, Payment, PaymentEvent, PaymentState
+from apps.payments.models import Card, Charge, Instalment, Payment, PaymentEvent, PaymentState
 from apps.payments.notifications import notifications_schedule_many
 from apps.payments.processor import ChargeResult
 from apps.payments.services.charges import IN_DOUBT, ORPHANED
@@ -133,7 +139,8 @@ class _Batch:
         self.payments = payments
         self.instalments = instalments
         self.unknown: list[Charge] = []
-        self.paid: list[tuple[Charge, Instalment]] = []
+        # Each succeeded charge with the instalments it paid (in number order).
+        self.paid: list[tuple[Charge, list[Instalment]]] = []
         self.failed: list[tuple[Charge, Instalment]] = []
         self.charges_done: list[Charge] = []
         self.instalments_changed: list[Instalment] = []
@@ -148,22 +155,36 @@ class _Batch:
         charge.processor_reference = result.reference
         charge.finished_at = self.now
         self.charges_done.append(charge)
-        instalment = self.instalments[charge.instalment_id]
+        rows = [self.instalments[pk] for pk in charge.instalment_ids]
         payment = self.payments[charge.payment_id]
-        if instalment.state not in UNPAID or payment.state not in OPEN_STATES:
+        if any(row.state not in UNPAID for row in rows) or payment.state not in OPEN_STATES:
             # Paid meanwhile (early, by the customer) or the payment stopped: the money goes
             # back (charges_settle_in_doubt refunds orphans).
             charge.failure_code = ORPHANED
             self.events.append(self._event(payment, "charge_orphaned", charge))
+            if charge.kind == Charge.Kind.EARLY_PAYMENT:
+                self._restore(payment, rows)
             return
-        instalment.state = Instalment.State.PAID
-        instalment.paid_at = self.now
-        instalment.next_debit_at = None
-        self.instalments_changed.append(instalment)
-        self.paid.append((charge, instalment))
-        self.events.append(
-            self._event(payment, "instalment_paid", charge, number=instalment.number)
-        )
+        early = charge.kind == Charge.Kind.EARLY_PAYMENT
+        for row in rows:
+            row.state = Instalment.State.PAID
+            row.paid_at = self.now
+            row.next_debit_at = None
+            self.instalments_changed.append(row)
+            detail = {"number": row.number}
+            if early:
+                detail |= {"amount": to_cents(row.total_amount), "early": True}
+            self.events.append(self._event(payment, "instalment_paid", charge, **detail))
+        if early:
+            self.events.append(
+                self._event(
+                    payment,
+                    "early_payment_succeeded",
+                    charge,
+                    numbers=[row.number for row in rows],
+                )
+            )
+        self.paid.append((charge, rows))
 
     def failure(self, charge: Charge, result: ChargeResult) -> None:
         charge.status = Charge.Status.FAILED
@@ -171,6 +192,9 @@ class _Batch:
         charge.failure_code = result.decline_code[:40]
         charge.finished_at = self.now
         self.charges_done.append(charge)
+        if charge.kind == Charge.Kind.EARLY_PAYMENT:
+            self._early_failure(charge, code=result.decline_code)
+            return
         instalment = self.instalments[charge.instalment_id]
         payment = self.payments[charge.payment_id]
         if instalment.state not in UNPAID or payment.state not in OPEN_STATES:
@@ -199,15 +223,55 @@ class _Batch:
         )
 
     def not_received(self, charge: Charge) -> None:
-        """The call never reached the processor: nothing happened; due again at once."""
+        """The call never reached the processor: nothing happened; due again at once (an
+        early payment's instalments: on their own dates again)."""
         charge.status = Charge.Status.FAILED
         charge.failure_code = NOT_RECEIVED
         charge.finished_at = self.now
         self.charges_done.append(charge)
+        if charge.kind == Charge.Kind.EARLY_PAYMENT:
+            self._early_failure(charge, code=NOT_RECEIVED)
+            return
         instalment = self.instalments[charge.instalment_id]
         if instalment.state in UNPAID and instalment.next_debit_at is None:
             instalment.next_debit_at = self.now
             self.instalments_changed.append(instalment)
+
+    def _early_failure(self, charge: Charge, *, code: str) -> None:
+        """An early payment that did not go through: nothing is late because of it (no
+        incident, no late fee, no email); its instalments are debited as planned again."""
+        payment = self.payments[charge.payment_id]
+        rows = [self.instalments[pk] for pk in charge.instalment_ids]
+        self._restore(payment, rows)
+        self.events.append(
+            self._event(
+                payment,
+                "early_payment_failed",
+                charge,
+                code=code,
+                numbers=[row.number for row in rows],
+            )
+        )
+
+    def _restore(self, payment: Payment, rows: list[Instalment]) -> None:
+        """Give back the next debit an early payment held back (``next_debit_at`` NULL while
+        its charge was in flight): a pending instalment on its due date's debit time (now
+        if that is past), one in incident on its next retry day (none in the contact stage)."""
+        if payment.state not in OPEN_STATES:
+            return
+        for row in rows:
+            if row.state not in UNPAID or row.next_debit_at is not None:
+                continue
+            if row.state == Instalment.State.PENDING:
+                row.next_debit_at = max(
+                    debit_time(row.due_date, hour=settings.DEBIT_HOUR), self.now
+                )
+            else:
+                retry = next_retry_day(self.policy, due_date=row.due_date, today=self.today)
+                if retry is None:
+                    continue
+                row.next_debit_at = debit_time(retry, hour=settings.DEBIT_HOUR)
+            self.instalments_changed.append(row)
 
     def _event(self, payment: Payment, kind: str, charge: Charge, **detail) -> PaymentEvent:
         return PaymentEvent(
@@ -236,7 +300,7 @@ class _Batch:
             Payment.objects.filter(pk=payment_id).update(
                 customer_fee=F("customer_fee") + to_money(cents).amount
             )
-        postings_create([self._posting(charge, instalment) for charge, instalment in self.paid])
+        postings_create([self._posting(charge, row) for charge, rows in self.paid for row in rows])
         changes = self._transitions()
         self.events.extend(payments_transition_many(changes, now=self.now))
         paid_off = [payment for payment, to_state, _k, _d in changes if to_state == S.PAID]
@@ -271,7 +335,8 @@ class _Batch:
     def _transitions(self) -> list[tuple[Payment, str, str, dict]]:
         """Each touched payment's new state: paid when nothing is left to pay; late while an
         instalment is in incident; back in progress once none is."""
-        touched = {charge.payment_id for charge, _i in self.paid + self.failed}
+        touched = {charge.payment_id for charge, _i in self.paid}
+        touched |= {charge.payment_id for charge, _i in self.failed}
         by_payment: dict[int, list[Instalment]] = defaultdict(list)
         for instalment in self.instalments.values():
             if instalment.payment_id in touched:
@@ -294,28 +359,46 @@ class _Batch:
         return changes
 
     def _receipts(self, context: emails.BatchContext) -> None:
+        """One receipt per succeeded charge (naming the instalment when it paid one, and
+        listing them all in its data), each with the email that carries it."""
         if not self.paid:
             return
-        by_mode: dict[bool, list[tuple[Charge, Instalment]]] = defaultdict(list)
-        for charge, instalment in self.paid:
-            by_mode[self.payments[charge.payment_id].livemode].append((charge, instalment))
+        # A debit uses the plan's card (loaded with the payment); an early payment may have
+        # used another one.
+        cards = Card.objects.in_bulk(
+            {
+                charge.card_id
+                for charge, _rows in self.paid
+                if charge.card_id != self.payments[charge.payment_id].card_id
+            }
+        )
+        by_mode: dict[bool, list[tuple[Charge, list[Instalment]]]] = defaultdict(list)
+        for charge, rows in self.paid:
+            by_mode[self.payments[charge.payment_id].livemode].append((charge, rows))
         specs = []
         for livemode, paid in by_mode.items():
             numbers = receipt_numbers_next(len(paid), livemode=livemode, year=self.today.year)
-            for number, (charge, instalment) in zip(numbers, paid, strict=True):
+            for number, (charge, rows) in zip(numbers, paid, strict=True):
+                payment = self.payments[charge.payment_id]
+                card = cards.get(charge.card_id, payment.card)
                 receipt = Receipt(
                     number=number,
                     livemode=livemode,
                     payment_id=charge.payment_id,
-                    instalment_id=instalment.pk,
+                    instalment_id=rows[0].pk if len(rows) == 1 else None,
                     charge_id=charge.pk,
                     data=emails.receipt_data(
-                        context, charge=charge, instalment=instalment, number=number
+                        context,
+                        charge=charge,
+                        instalments=rows,
+                        number=number,
+                        card=card,
+                        today=self.today,
                     ),
                     created_at=self.now,
                 )
                 spec = emails.debit_succeeded(
-                    context, charge=charge, instalment=instalment, receipt=receipt
+                    context, charge=charge, instalments=rows, receipt=receipt, card=card
                 )
                 receipt.email_key = spec.key
                 self.receipts.append(receipt)

@@ -87,6 +87,8 @@ class Command(BaseCommand):
                     f"  Test secret key: {secret}",
                     f"  Try:             curl -H 'Authorization: Alma-Auth {secret}' {base}/v1/me",
                     f"  API docs:        {base}/docs   Operations: {base}/admin/",
+                    f"  Customer portal: {base}/portal/sign-in?mode=test",
+                    f"  Outbox:          {base}/dev/outbox (SMS and emails, codes included)",
                     "",
                 ]
             )
