@@ -353,6 +353,12 @@ PERIODIC_TASKS = [
         "minutes": 1,
     },
     {
+        "name": "tranche:expire-pos-sessions",
+        "func": "apps.pos.tasks.expire_sessions",
+        "schedule_type": "I",
+        "minutes": 1,
+    },
+    {
         "name": "tranche:settle-charges-in-doubt",
         "func": "apps.payments.tasks.settle_charges_in_doubt",
         "schedule_type": "I",
@@ -510,6 +516,11 @@ PORTAL_CODES_PER_IP_PER_HOUR = int(os.environ.get("PORTAL_CODES_PER_IP_PER_HOUR"
 PORTAL_SESSION_IDLE_MINUTES = int(os.environ.get("PORTAL_SESSION_IDLE_MINUTES", "30"))
 PORTAL_SESSION_MAX_HOURS = int(os.environ.get("PORTAL_SESSION_MAX_HOURS", "12"))
 PORTAL_LINK_MAX_AGE_DAYS = int(os.environ.get("PORTAL_LINK_MAX_AGE_DAYS", "30"))
+# --- in-store sales (docs/pos.md) ------------------------------------------------------------
+# An in-store session (and its payment) expires this long after staff started it; the
+# terminal API's long poll waits at most this long for a change.
+POS_SESSION_MINUTES = int(os.environ.get("POS_SESSION_MINUTES", "15"))
+POS_LONG_POLL_MAX_SECONDS = int(os.environ.get("POS_LONG_POLL_MAX_SECONDS", "20"))
 # Where customers' support requests are announced to operators.
 SUPPORT_EMAIL = os.environ.get("SUPPORT_EMAIL", "support@tranche.example")
 

@@ -11,6 +11,7 @@ api_patterns = [
     path("", include("apps.payments.api.urls")),
     path("", include("apps.payments.api.export_urls")),
     path("", include("apps.refunds.api.urls")),
+    path("", include("apps.pos.api.urls")),
 ]
 
 urlpatterns = [
@@ -30,6 +31,7 @@ urlpatterns = [
     path("", include("apps.schedules.urls")),
     path("", include("apps.schedules.portal.urls")),
     path("", include("apps.refunds.urls")),
+    path("", include("apps.pos.urls")),
     path("", RedirectView.as_view(pattern_name="dashboard:home", permanent=False)),
 ]
 

@@ -262,6 +262,14 @@ class Payment(models.Model):
     custom_data = models.JSONField(default=dict, blank=True)
     locale = models.CharField(max_length=35, blank=True)
     origin = models.CharField(max_length=16, choices=Origin.choices, default=Origin.ONLINE)
+    # In-store sales: who sold it, and on which terminal (copied from apps.pos' session or
+    # the dashboard's remote sale, for the lists, exports and payouts).
+    staff_member = models.CharField(
+        _("staff member"), max_length=150, blank=True, default="", db_default=""
+    )
+    terminal_name = models.CharField(
+        _("terminal"), max_length=100, blank=True, default="", db_default=""
+    )
     customer_data = models.JSONField(default=dict, blank=True)
     billing_address = models.JSONField(null=True, blank=True)
     shipping_address = models.JSONField(null=True, blank=True)

@@ -113,7 +113,16 @@ class PaymentStateConflict(DomainError):
 # --- creation --------------------------------------------------------------------------
 
 
-def payment_create(*, merchant: Merchant, livemode: bool, data: dict[str, Any], now) -> Payment:
+def payment_create(
+    *,
+    merchant: Merchant,
+    livemode: bool,
+    data: dict[str, Any],
+    now,
+    staff_member: str = "",
+    terminal_name: str = "",
+    expires_at: datetime | None = None,
+) -> Payment:
     """A payment for a purchase, its plan priced once and written as instalment rows.
 
     The plan is the merchant's fee plan for the requested instalments and deferral in the
@@ -126,6 +135,9 @@ def payment_create(*, merchant: Merchant, livemode: bool, data: dict[str, Any], 
     Everything is written in one statement (services/inserts.py), atomic by itself: the
     customer, the payment, its instalments, its orders and a "created" event. The returned
     payment carries ``instalment_rows`` and ``current_orders`` for ``payment_to_json``.
+
+    In-store sales (apps.pos, remote sales) name the ``staff_member`` and ``terminal_name``
+    for reconciliation, and may set ``expires_at`` (the in-store session's own expiry).
     """
     if not merchant.is_active:
         raise PaymentNotEligible(
@@ -186,7 +198,9 @@ def payment_create(*, merchant: Merchant, livemode: bool, data: dict[str, Any], 
         else "",
         created_at=now,
         updated_at=now,
-        expires_at=now + timedelta(minutes=expires_after),
+        expires_at=expires_at or now + timedelta(minutes=expires_after),
+        staff_member=staff_member[:150],
+        terminal_name=terminal_name[:100],
     )
     instalments = [
         Instalment(
@@ -483,6 +497,22 @@ def payment_trigger(*, payment: Payment, now) -> Payment:
     locked.save(update_fields=["deferred_trigger_applied_at", "updated_at"])
     payment_event_record(locked, kind="trigger_applied", now=now)
     return locked
+
+
+@transaction.atomic
+def payment_expire(*, payment_id: int, now: datetime) -> Payment:
+    """Stop one payment still waiting for its customer, now (an in-store session that
+    expired). A payment accepted, stopped, or with a checkout charge in flight is left as
+    it is and returned: the caller reads its state."""
+    locked = payment_lock(payment_id=payment_id)
+    if locked.state not in CANCELLABLE_STATES or locked.expired_at is not None:
+        return locked
+    if locked.charges.filter(status__in=["pending", "unknown"]).exists():
+        return locked
+    locked.expired_at = now
+    return payment_transition(
+        locked, PaymentState.STOPPED, now=now, kind="expired", extra_fields=("expired_at",)
+    )
 
 
 def payments_expire(*, now: datetime, batch_size: int = 500) -> int:

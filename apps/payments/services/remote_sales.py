@@ -59,14 +59,15 @@ def remote_sale_create(
             "deferred_days": int(days),
             "deferred_months": int(months),
             "origin": SEND_ORIGINS[sale.send_by],
-            "custom_data": {"created_by": staff_email},
         },
         "customer": customer,
     }
     if sale.reference:
         data["order"] = {"merchant_reference": sale.reference}
     with transaction.atomic():
-        payment = payment_create(merchant=merchant, livemode=livemode, data=data, now=now)
+        payment = payment_create(
+            merchant=merchant, livemode=livemode, data=data, now=now, staff_member=staff_email
+        )
         if sale.send_by == "sms":
             payment_send_sms(payment=payment, now=now)
         else:
