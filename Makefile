@@ -32,6 +32,7 @@ run: install
 	$(PY) manage.py migrate --no-input
 	$(PY) manage.py setup_schedules
 	$(PY) manage.py demo_merchant --port $(PORT)
+	$(PY) manage.py demo_terminal --port $(PORT)
 	$(VENV)/bin/honcho start -f Procfile -p $(PORT)
 
 lint: install

@@ -310,7 +310,7 @@ class PaymentFilters:
     created_from: datetime | None = None  # inclusive
     created_before: datetime | None = None  # exclusive
     plans: tuple[str, ...] = ()  # "1".."12" instalments, or "later"
-    origin: str = ""  # "online" or "pos"
+    origin: str = ""  # "online", "pos" (every in-store channel) or one Payment.Origin
     amount_min_cents: int | None = None
     amount_max_cents: int | None = None
     sort: str = "-created"
@@ -392,6 +392,8 @@ def dashboard_payments_page(
         payments = payments.filter(origin__in=ONLINE_ORIGINS)
     elif filters.origin == "pos":
         payments = payments.exclude(origin__in=ONLINE_ORIGINS)
+    elif filters.origin in Payment.Origin.values:  # one in-store channel: pos_device...
+        payments = payments.filter(origin=filters.origin)
     if filters.amount_min_cents is not None:
         payments = payments.filter(purchase_amount__gte=to_money(filters.amount_min_cents))
     if filters.amount_max_cents is not None:

@@ -241,7 +241,8 @@ def plan_key(answer: Eligibility) -> str:
 
 
 def pos_amount_bounds(merchant: Merchant) -> tuple[int, int] | None:
-    """The smallest and largest amounts the merchant's in-store plans take (None: none)."""
+    """The smallest and largest amounts in cents the merchant's in-store plans take (None:
+    none)."""
     plans = [
         plan
         for plan in merchant.fee_plans.filter(kind="pos", allowed=True, available_in_pos=True)
@@ -249,7 +250,11 @@ def pos_amount_bounds(merchant: Merchant) -> tuple[int, int] | None:
     ]
     if not plans:
         return None
-    return min(p.min_purchase_amount for p in plans), max(p.max_purchase_amount for p in plans)
+    # In cents, as the API speaks (the fee plans' columns are Money).
+    return (
+        min(to_cents(p.min_purchase_amount) for p in plans),
+        max(to_cents(p.max_purchase_amount) for p in plans),
+    )
 
 
 def _amount_check(*, merchant: Merchant, amount_cents: int, now: datetime) -> None:
@@ -441,7 +446,7 @@ def session_choose_plan(*, session_id: int, key: str, now: datetime) -> Payment:
             data=data,
             now=now,
             staff_member=session.staff_name,
-            terminal_name=session.terminal.name if session.terminal_id else _("Virtual terminal"),
+            terminal_name=_terminal_name(session),
             expires_at=session.expires_at,
         )
         payment_event_record(
@@ -452,6 +457,16 @@ def session_choose_plan(*, session_id: int, key: str, now: datetime) -> Payment:
             session.opened_at = now
         _state_set(session, states.CUSTOMER_IN_PROGRESS, now=now, extra=("payment", "opened_at"))
     return payment
+
+
+def _terminal_name(session: PosSession) -> str:
+    """What lists and exports show: the terminal's name, or the virtual terminal's in the
+    merchants' language (in-store selling is for merchants in France), whoever's page made
+    the payment."""
+    if session.terminal_id:
+        return session.terminal.name
+    with translation.override(settings.LANGUAGE_CODE):
+        return _("Virtual terminal")
 
 
 # --- following the payment -------------------------------------------------------------------
@@ -500,9 +515,14 @@ def session_sync(*, session_id: int, now: datetime) -> PosSession:
     Cheap when nothing changed (a read, no lock, no write), so the terminal may poll it.
     On expiry, the payment is stopped first (unless a charge is in flight: the session
     then waits for its outcome)."""
+    return _sync(session_id=session_id, now=now)[0]
+
+
+def _sync(*, session_id: int, now: datetime) -> tuple[PosSession, bool]:
+    """``session_sync``, also saying whether this call changed the session."""
     session = PosSession.objects.select_related("merchant", "terminal").get(pk=session_id)
     if _target(session, now=now) == session.state:
-        return session
+        return session, False
     if session.payment_id and session.expires_at <= now and session.state in OPEN_STATES:
         payment_expire(payment_id=session.payment_id, now=now)
     with transaction.atomic():
@@ -512,9 +532,10 @@ def session_sync(*, session_id: int, now: datetime) -> PosSession:
             .get(pk=session_id)
         )
         target = _target(session, now=now)
-        if target != session.state:
-            _state_set(session, target, now=now)
-    return session
+        if target == session.state:
+            return session, False
+        _state_set(session, target, now=now)
+    return session, True
 
 
 def session_cancel(*, session_id: int, now: datetime) -> PosSession:
@@ -542,8 +563,9 @@ def session_cancel(*, session_id: int, now: datetime) -> PosSession:
 
 
 def sessions_expire(*, now: datetime, limit: int = 200) -> int:
-    """Expire the open sessions whose time is up (and stop their payments). Safe to run
-    twice and concurrently: each session is brought up to date under its own lock."""
+    """Expire the open sessions whose time is up (and stop their payments); returns how
+    many this run expired. Safe to run twice and concurrently: each session is brought up
+    to date under its own lock."""
     due = list(
         PosSession.objects.filter(state__in=list(OPEN_STATES), expires_at__lte=now)
         .order_by("expires_at")
@@ -551,6 +573,8 @@ def sessions_expire(*, now: datetime, limit: int = 200) -> int:
     )
     expired = 0
     for session_id in due:
-        if session_sync(session_id=session_id, now=now).state == PosSession.State.EXPIRED:
+        # Count only what this run expired: a concurrent run (or a poller) may have done it.
+        session, changed = _sync(session_id=session_id, now=now)
+        if changed and session.state == PosSession.State.EXPIRED:
             expired += 1
     return expired

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import threading
-import traceback
 from collections.abc import Callable
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from apps.ledger import recipes
@@ -16,6 +13,7 @@ from apps.ledger.models import AccountKind, Leg, Posting
 from apps.ledger.selectors import account_balance_cents, merchant_account
 from apps.ledger.services import Posted, posting_create
 from tests.factories import MerchantFactory
+from tests.support import run_in_threads as threads_run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -23,27 +21,7 @@ THREADS = 20
 
 
 def run_in_threads(work: Callable[[int], object], count: int = THREADS) -> list[object]:
-    """Run work(i) in `count` threads released together; return results, raise any failure."""
-    start = threading.Barrier(count)
-    results: list[object] = [None] * count
-    failures: list[str] = []
-
-    def worker(i: int) -> None:
-        try:
-            start.wait()
-            results[i] = work(i)
-        except BaseException:
-            failures.append(f"thread {i}:\n{traceback.format_exc()}")
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not failures, "\n".join(failures)
-    return results
+    return threads_run(work, count)
 
 
 def capture(merchant_id: int, payment_id: str, purchase: int, fee: int):

@@ -3,16 +3,13 @@ real database: every test card, idempotency, races, the timeout, refunds and set
 
 from __future__ import annotations
 
-import threading
 import time
-import traceback
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import time_machine
-from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -42,6 +39,7 @@ from apps.payments.processor_sandbox import (
     write_settlement_report,
 )
 from tests.support import all_database_text
+from tests.support import run_in_threads as threads_run
 
 NOW = datetime(2026, 6, 15, 10, 0, tzinfo=UTC)
 EXP_YEAR = 2029
@@ -122,27 +120,7 @@ def facts(card: CardDetails) -> CardFacts:
 
 
 def run_in_threads(work: Callable[[int], object], count: int) -> list[object]:
-    """work(i) in `count` threads released together, each on its own connection."""
-    start = threading.Barrier(count)
-    results: list[object] = [None] * count
-    failures: list[str] = []
-
-    def worker(i: int) -> None:
-        try:
-            start.wait()
-            results[i] = work(i)
-        except BaseException:
-            failures.append(f"thread {i}:\n{traceback.format_exc()}")
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not failures, "\n".join(failures)
-    return results
+    return threads_run(work, count)
 
 
 # --- the tables ------------------------------------------------------------------------------

@@ -5,14 +5,11 @@ instalment the run charges."""
 
 from __future__ import annotations
 
-import threading
-import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
-from django.db import connection
 from django.db.models import Sum
 from rest_framework.test import APIClient
 
@@ -27,6 +24,7 @@ from apps.refunds.models import CardRefund, Refund
 from apps.refunds.services import RefundRequest, refund_issue
 from apps.schedules.services.debits import debit_run
 from tests.schedules.builders import accepted
+from tests.support import run_in_threads as threads_run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -47,30 +45,7 @@ def _receipts_in_tmp(settings, tmp_path):
 
 
 def run_in_threads(work: Callable[[int], object], count: int = THREADS) -> list[object]:
-    """work(i) in ``count`` threads released together, each on its own connection (closed
-    at its end); each result, or the exception it raised. Anything else fails the test."""
-    start = threading.Barrier(count)
-    results: list[object] = [None] * count
-    failures: list[str] = []
-
-    def worker(i: int) -> None:
-        try:
-            start.wait()
-            results[i] = work(i)
-        except (RefundAmountInvalid, RefundWaitForDebit) as error:
-            results[i] = error
-        except BaseException:
-            failures.append(f"thread {i}:\n{traceback.format_exc()}")
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not failures, "\n".join(failures)
-    return results
+    return threads_run(work, count, expected=(RefundAmountInvalid, RefundWaitForDebit))
 
 
 def refund_now(payment_id: int, amount: int | None, now: datetime = LATER) -> Refund:

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import threading
-import traceback
 from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 from django_q.models import OrmQ
 
 from apps.verification import services, tasks
 from apps.verification.errors import ResendTooSoon, TooManyAttempts, WrongCode
 from apps.verification.models import PhoneCheck, SmsMessage
+from tests.support import run_in_threads as threads_run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -23,30 +21,7 @@ PHONE = "+33612345678"
 
 
 def run_in_threads(work: Callable[[int], object], count: int = THREADS) -> list[object]:
-    """Run work(i) in `count` threads released together; return what each returned or raised
-    (a domain refusal is an outcome here), and fail on anything unexpected."""
-    start = threading.Barrier(count)
-    outcomes: list[object] = [None] * count
-    failures: list[str] = []
-
-    def worker(i: int) -> None:
-        try:
-            start.wait()
-            outcomes[i] = work(i)
-        except (WrongCode, TooManyAttempts, ResendTooSoon) as refusal:
-            outcomes[i] = refusal
-        except BaseException:
-            failures.append(f"thread {i}:\n{traceback.format_exc()}")
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not failures, "\n".join(failures)
-    return outcomes
+    return threads_run(work, count, expected=(WrongCode, TooManyAttempts, ResendTooSoon))
 
 
 @pytest.fixture(autouse=True)

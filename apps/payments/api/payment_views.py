@@ -8,7 +8,7 @@ filter by both): another merchant's id, or the other mode's, is a 404.
 from __future__ import annotations
 
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
@@ -37,11 +37,12 @@ from apps.payments.api.payment_serializers import (
 )
 from apps.payments.services import orders as order_services
 from apps.payments.services import payments as payment_services
-from apps.payments.services import sms_links
+from apps.payments.services import pos_acceptance, sms_links
 
 PAYMENTS = ["payments"]
 ORDERS = ["orders"]
 DEFAULT_LIMIT = 20
+ERROR = {"$ref": "#/components/schemas/Error"}  # added by apps.common.api.schema's hook
 CREATE_EXAMPLE = {
     "payment": {
         "purchase_amount": 45000,
@@ -397,3 +398,67 @@ class BusinessEventsView(PaymentsAPIView):
             merchant=self.merchant, livemode=request.auth.livemode, data=data, now=timezone.now()
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PaymentAskAcceptanceView(PaymentsAPIView):
+    @extend_schema(
+        operation_id="payments_ask_acceptance",
+        summary="Ask the customer to accept an in-store payment",
+        responses={
+            200: PaymentSerializer,
+            400: OpenApiResponse(ERROR, description="No valid customer phone (`customer.phone`)."),
+            403: OpenApiResponse(ERROR, description="`sms_not_enabled` for this merchant."),
+            409: OpenApiResponse(
+                ERROR, description="`not_a_pos_payment`: not an in-store payment."
+            ),
+        },
+        tags=PAYMENTS,
+    )
+    def get(self, request, payment_id: str):
+        """In store, the customer accepts the payment on their own phone. This texts them
+        the payment's link, once: when the payment is still payable and they were not asked
+        yet (no link SMS sent by `send-sms` or this call, and not an in-store session's
+        payment, whose customer already has the short link). Asking again sends nothing and
+        answers the payment, like GET /v1/payments/{id}.
+
+        Only for in-store payments (origin `pos`, `pos_device`, `pos_link` or `pos_sms`);
+        any other is a 409 `not_a_pos_payment`. SMS errors are those of `send-sms`: 403
+        `sms_not_enabled`, 400 naming `customer.phone`."""
+        payment = pos_acceptance.payment_ask_acceptance(
+            payment=self.payment_for_update(payment_id), now=timezone.now()
+        )
+        return Response(self.payment_json(payment))
+
+
+class PaymentChargeFirstInstallmentView(PaymentsAPIView):
+    @extend_schema(
+        operation_id="payments_charge_first_installment",
+        summary="Charge the first instalment of an accepted in-store payment",
+        request=None,
+        responses={
+            200: PaymentSerializer,
+            402: OpenApiResponse(
+                ERROR, description="`charge_declined`: the customer's bank declined."
+            ),
+            409: OpenApiResponse(
+                description="`payment_not_accepted` (the customer has not said yes on their "
+                "phone yet), `not_a_pos_payment`, or `charge_in_progress`."
+            ),
+        },
+        tags=PAYMENTS,
+    )
+    def post(self, request, payment_id: str):
+        """The customer accepted the payment on their phone (details, card, 3-D Secure, a
+        yes): answer the accepted payment (`in_progress`, or `paid` for a single
+        instalment). The checkout charges the first instalment right after the yes; when
+        that charge was not made (a checkout cut short), it is made now. Calling it again
+        answers the payment, charging nothing more. The body is ignored.
+
+        Before the customer's yes: 409 `payment_not_accepted`. A declined charge: 402
+        `charge_declined` (the customer uses another card on their phone). Only for in-store
+        payments (origin `pos`, `pos_device`, `pos_link` or `pos_sms`): 409
+        `not_a_pos_payment` otherwise."""
+        payment = pos_acceptance.payment_charge_first_instalment(
+            payment=self.payment_for_update(payment_id), now=timezone.now()
+        )
+        return Response(self.payment_json(payment))

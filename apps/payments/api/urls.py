@@ -38,6 +38,16 @@ urlpatterns = [
         p.PaymentSendSmsView.as_view(),
         name="api-payment-send-sms",
     ),
+    path(
+        "v1/payments/<str:payment_id>/ask-acceptance",
+        p.PaymentAskAcceptanceView.as_view(),
+        name="api-payment-ask-acceptance",
+    ),
+    path(
+        "v1/payments/<str:payment_id>/charge-first-installment",
+        p.PaymentChargeFirstInstallmentView.as_view(),
+        name="api-payment-charge-first-installment",
+    ),
     path("v1/orders", p.OrdersView.as_view(), name="api-orders"),
     path("v1/orders/<str:order_id>", p.OrderView.as_view(), name="api-order"),
     path(

@@ -18,7 +18,13 @@ PLAN_CHOICES = [
     ("1", _("Pay now")),
     ("later", _("Pay later")),
 ]
-ORIGIN_CHOICES = [("online", _("Online")), ("pos", _("In store"))]
+ORIGIN_CHOICES = [
+    ("online", _("Online")),
+    ("pos", _("In store")),
+    ("pos_device", _("In store (terminal)")),
+    ("pos_sms", _("In store (SMS)")),
+    ("pos_link", _("In store (link)")),
+]
 SORT_CHOICES = [
     ("-created", _("Newest first")),
     ("created", _("Oldest first")),

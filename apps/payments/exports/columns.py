@@ -45,6 +45,9 @@ COLUMNS: dict[str, list[Column]] = {
         Column("customer_phone", "text"),
         Column("order_references", "text"),
         Column("accepted_at", "datetime"),
+        # In store: the terminal (or "Virtual terminal") and the staff member of the sale.
+        Column("staff_member", "text"),
+        Column("terminal", "text"),
     ],
     DataExport.Kind.INSTALMENTS: [
         Column("payment_id", "text"),
@@ -85,6 +88,10 @@ COLUMNS: dict[str, list[Column]] = {
         Column("account", "text"),
         *_money_columns("debit"),
         *_money_columns("credit"),
+        # The payment the posting's reference names (empty for a payout or a fee invoice).
+        Column("origin", "text"),
+        Column("terminal", "text"),
+        Column("staff_member", "text"),
     ],
 }
 
@@ -142,6 +149,8 @@ def payment_row(raw: tuple, custom_fields: Sequence[str]) -> list:
         references,
         accepted_at,
         custom_data,
+        staff_member,
+        terminal_name,
     ) = raw
     customer = customer_data or {}
     custom = custom_data or {}
@@ -161,6 +170,8 @@ def payment_row(raw: tuple, custom_fields: Sequence[str]) -> list:
         str(customer.get("phone") or ""),
         " | ".join(ref for ref in (references or []) if ref),
         accepted_at,
+        staff_member or "",
+        terminal_name or "",
         *[_custom_value(custom.get(key)) for key in custom_fields],
     ]
 
@@ -223,7 +234,18 @@ def refund_row(raw: tuple, custom_fields: Sequence[str]) -> list:
 
 def ledger_row(raw: tuple) -> list:
     """One ledger line (a leg) from ``_ledger_query``'s tuple; debits are positive legs."""
-    (effective_at, posting_id, recipe, reference, memo, account_kind, amount) = raw
+    (
+        effective_at,
+        posting_id,
+        recipe,
+        reference,
+        memo,
+        account_kind,
+        amount,
+        origin,
+        terminal_name,
+        staff_member,
+    ) = raw
     cents = _cents(amount)
     return [
         effective_at,
@@ -234,6 +256,9 @@ def ledger_row(raw: tuple) -> list:
         account_kind,
         *_twice(max(cents, 0)),
         *_twice(max(-cents, 0)),
+        origin or "",
+        terminal_name or "",
+        staff_member or "",
     ]
 
 

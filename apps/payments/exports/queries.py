@@ -9,7 +9,7 @@ from datetime import datetime
 
 from django.apps import apps as django_apps
 from django.contrib.postgres.expressions import ArraySubquery
-from django.db.models import OuterRef, Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from apps.common.dates import business_date
 from apps.common.errors import NotFound
@@ -56,6 +56,8 @@ def _payments_rows(qs: QuerySet) -> Iterable[tuple]:
         "order_references",
         "accepted_at",
         "custom_data",
+        "staff_member",
+        "terminal_name",
     )
 
 
@@ -123,12 +125,27 @@ def _ledger_query(export: DataExport) -> QuerySet:
             period &= Q(posting__effective_at__gt=after)
     else:
         period = Q(posting__effective_at__gte=export.start, posting__effective_at__lte=export.end)
-    return Leg.objects.filter(
-        period,
-        account__merchant_id=export.merchant_id,
-        account__livemode=export.livemode,
-        account__kind__in=MERCHANT_ACCOUNT_KINDS,
-    ).order_by("posting__effective_at", "posting_id", "id")
+    # The payment a posting's reference names, read in the same SELECT (one subquery per
+    # column, each a unique-index lookup on the merchant's payments): no query per row.
+    payment = Payment.objects.filter(
+        merchant_id=export.merchant_id,
+        livemode=export.livemode,
+        public_id=OuterRef("posting__reference"),
+    )
+    return (
+        Leg.objects.filter(
+            period,
+            account__merchant_id=export.merchant_id,
+            account__livemode=export.livemode,
+            account__kind__in=MERCHANT_ACCOUNT_KINDS,
+        )
+        .annotate(
+            payment_origin=Subquery(payment.values("origin")[:1]),
+            payment_terminal=Subquery(payment.values("terminal_name")[:1]),
+            payment_staff_member=Subquery(payment.values("staff_member")[:1]),
+        )
+        .order_by("posting__effective_at", "posting_id", "id")
+    )
 
 
 def _ledger_rows(qs: QuerySet) -> Iterable[tuple]:
@@ -140,6 +157,9 @@ def _ledger_rows(qs: QuerySet) -> Iterable[tuple]:
         "posting__memo",
         "account__kind",
         "amount",
+        "payment_origin",
+        "payment_terminal",
+        "payment_staff_member",
     )
 
 

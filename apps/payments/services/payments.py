@@ -166,6 +166,9 @@ def payment_create(
         updated_at=now,
     )
     expires_after = body.get("expires_after") or merchant.payment_expiry_minutes
+    # A customer paying at the counter stays on Tranche's pages: the merchant's website
+    # URLs (its defaults) would send them away from the shop.
+    in_shop = origin == Payment.Origin.POS_DEVICE
     payment = Payment(
         merchant=merchant,
         livemode=livemode,
@@ -179,8 +182,9 @@ def payment_create(
         merchant_fee=to_money(plan.merchant_fee),
         annual_interest_rate=answer.annual_interest_rate,
         purchase_date=plan.purchase_date,
-        return_url=body.get("return_url") or merchant.return_url,
-        customer_cancel_url=body.get("customer_cancel_url") or merchant.customer_cancel_url,
+        return_url=body.get("return_url") or ("" if in_shop else merchant.return_url),
+        customer_cancel_url=body.get("customer_cancel_url")
+        or ("" if in_shop else merchant.customer_cancel_url),
         failure_return_url=body.get("failure_return_url") or "",
         ipn_callback_url=body.get("ipn_callback_url") or merchant.ipn_callback_url,
         custom_data=body.get("custom_data") or {},
