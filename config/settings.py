@@ -521,6 +521,9 @@ PORTAL_LINK_MAX_AGE_DAYS = int(os.environ.get("PORTAL_LINK_MAX_AGE_DAYS", "30"))
 # terminal API's long poll waits at most this long for a change.
 POS_SESSION_MINUTES = int(os.environ.get("POS_SESSION_MINUTES", "15"))
 POS_LONG_POLL_MAX_SECONDS = int(os.environ.get("POS_LONG_POLL_MAX_SECONDS", "20"))
+# Long polls waiting at once in one web process (the others answer at once, Retry-After), so
+# terminals never hold every thread of a worker (WEB_THREADS, 8 in the Procfile).
+POS_LONG_POLLS_PER_PROCESS = int(os.environ.get("POS_LONG_POLLS_PER_PROCESS", "4"))
 # Where customers' support requests are announced to operators.
 SUPPORT_EMAIL = os.environ.get("SUPPORT_EMAIL", "support@tranche.example")
 

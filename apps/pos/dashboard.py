@@ -107,11 +107,14 @@ def _latest_sessions(request, *, now: datetime):
         merchant=request.merchant, livemode=request.livemode, since=_today_start(now)
     )
     page = Paginator(sessions, SESSIONS_PER_PAGE).get_page(request.GET.get("page"))
-    rows = []
-    for session in page.object_list:
-        if session.is_open:
-            session = services.session_sync(session_id=session.pk, now=now)
-        rows.append(session)
+    rows = list(page.object_list)
+    synced = [
+        services.session_sync(session_id=session.pk, now=now).version != session.version
+        for session in rows
+        if session.is_open
+    ]
+    if any(synced):  # read the page again, with the payments the changes brought
+        rows = list(sessions.filter(pk__in=[session.pk for session in rows]))
     return page, rows
 
 
@@ -231,6 +234,8 @@ def _plan_label(session: PosSession) -> str:
     payment = session.payment
     if payment is None:
         return ""
+    if payment.paid_in_full_fallback:
+        return _("Paid in full")
     if payment.deferred_days or payment.deferred_months:
         if payment.deferred_months:
             return _("Pay in %(count)s months") % {"count": payment.deferred_months}

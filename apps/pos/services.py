@@ -81,6 +81,12 @@ class SessionFinished(DomainError):
     http_status = 409
 
 
+class TerminalRevoked(DomainError):
+    code = "terminal_revoked"
+    http_status = 401
+    default_message = "This terminal was revoked; register it again from the dashboard."
+
+
 class PlanNotOffered(DomainError):
     code = "plan_not_offered"
     http_status = 400
@@ -326,7 +332,9 @@ def session_start(
     try:
         with transaction.atomic():
             if terminal is not None:
-                Terminal.objects.select_for_update().get(pk=terminal.pk)  # one start at a time
+                locked = Terminal.objects.select_for_update().get(pk=terminal.pk)  # one at a time
+                if locked.revoked_at is not None:  # revoked since the caller authenticated it
+                    raise TerminalRevoked()
                 existing = PosSession.objects.filter(
                     terminal=terminal, state__in=list(OPEN_STATES)
                 ).first()
@@ -417,7 +425,7 @@ def session_choose_plan(*, session_id: int, key: str, now: datetime) -> Payment:
         )
         if session.payment_id is not None:
             return session.payment
-        if session.state not in OPEN_STATES:
+        if session.state not in OPEN_STATES or session.expires_at <= now:
             raise SessionFinished(_("This sale is over: ask the shop to start a new one."))
         amount = to_cents(session.amount)
         offered = {

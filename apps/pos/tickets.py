@@ -119,6 +119,8 @@ class Ticket:
     staff_name: str = ""
     reference: str = ""
     portal_url: str = ""
+    # A customer refused credit who paid the whole amount at once: no schedule, no credit.
+    paid_in_full: bool = False
 
 
 # --- what a session has ----------------------------------------------------------------------
@@ -205,6 +207,7 @@ def ticket_data(session: PosSession, kind: str) -> Ticket:
         annual_interest_rate_bps=payment.annual_interest_rate,
         merchant_fee_cents=to_cents(payment.merchant_fee),
         portal_url=links.absolute(reverse("portal:sign-in")),
+        paid_in_full=payment.paid_in_full_fallback,
     )
 
 
@@ -270,6 +273,8 @@ def pair(label: str, value: str, width: int) -> list[str]:
 
 def plan_name(ticket: Ticket) -> str:
     """The plan in the customer's words: "Payment in 3 instalments", "Pay later: in 30 days"."""
+    if ticket.paid_in_full:
+        return _("Paid in full today")
     if ticket.deferred_months:
         return ngettext(
             "Pay later: in %(count)d month",
@@ -328,6 +333,8 @@ def _customer_lines(ticket: Ticket, width: int) -> list[str]:
     lines += pair(_("Purchase amount"), eur(ticket.amount_cents), width)
     lines += wrapped(plan_name(ticket), width)
     lines += [separator(width)]
+    if ticket.paid_in_full:
+        return lines + _paid_in_full_lines(ticket, width)
     for row in ticket.instalments:
         lines += pair(
             _("%(number)d. %(date)s") % {"number": row.number, "date": day(row.due_date)},
@@ -356,6 +363,21 @@ def _customer_lines(ticket: Ticket, width: int) -> list[str]:
         ),
         width,
     )
+    return lines
+
+
+def _paid_in_full_lines(ticket: Ticket, width: int) -> list[str]:
+    """The customer's ticket when they paid everything at once: what was paid, no schedule,
+    no credit (so no APR and no credit warning)."""
+    lines = pair(_("Paid today"), eur(ticket.amount_cents), width)
+    lines += [separator(width)]
+    lines += pair(_("Payment ID"), ticket.payment_id, width)
+    if ticket.reference:
+        lines += pair(_("Reference"), ticket.reference, width)
+    lines += [separator(width)]
+    lines += wrapped(_("Your receipt:"), width)
+    lines += wrapped(ticket.portal_url, width)
+    lines += wrapped(_("Sign in with your phone number or your email address."), width)
     return lines
 
 

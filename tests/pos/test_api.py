@@ -360,6 +360,21 @@ def test_cancelling_answers_the_cancelled_session_and_again(shop, till):
     assert client.post(SESSIONS, {**SALE, "amount": 40000}, format="json").status_code == 201
 
 
+def test_a_terminal_cancels_only_its_own_sales(shop, till):
+    _terminal, client = till
+    other_till, _secret = terminal_for(shop, name="Caisse 2")
+    theirs = started(shop, terminal=other_till)
+    virtual = started(shop, phone="07 81 23 45 67")
+
+    for session in (theirs, virtual):
+        response = client.post(f"{SESSIONS}/{session.public_id}/cancel")
+        assert response.status_code == 403
+        assert response.json()["error_code"] == "not_this_terminal"
+        session.refresh_from_db()
+        assert session.state == "link_sent"
+    assert client.get(f"{SESSIONS}/{theirs.public_id}").status_code == 200  # still readable
+
+
 def test_cancelling_an_expired_session_is_a_409(shop, till, time_machine):
     terminal, client = till
     session = started(shop, terminal=terminal)

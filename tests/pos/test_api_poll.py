@@ -191,3 +191,28 @@ def test_a_real_long_poll_sees_a_change_committed_by_another_connection():
     assert response.status_code == 200
     assert response.json()["state"] == "customer_in_progress"
     assert 0.3 <= took < 2
+
+
+@pytest.mark.django_db
+def test_a_long_poll_beyond_the_process_limit_answers_at_once(sale, clock, settings):
+    """Waiting terminals never hold every thread: past the limit a long poll is a plain
+    poll, with Retry-After."""
+    settings.POS_LONG_POLLS_PER_PROCESS = 1
+    session, client = sale
+    etag = client.get(f"{SESSIONS}/{session.public_id}")["ETag"]
+    answers = []
+
+    def second_terminal_polls(_count: int) -> None:
+        if not answers:  # while the first poll waits, a second one arrives
+            answers.append(
+                client.get(f"{SESSIONS}/{session.public_id}", {"wait": 5}, HTTP_IF_NONE_MATCH=etag)
+            )
+
+    clock.on_sleep = second_terminal_polls
+    first = client.get(f"{SESSIONS}/{session.public_id}", {"wait": 5}, HTTP_IF_NONE_MATCH=etag)
+
+    assert first.status_code == 304 and "Retry-After" not in first
+    assert answers[0].status_code == 304 and answers[0]["Retry-After"] == "2"
+    assert len(clock.sleeps) == 10  # only the first one waited
+    again = client.get(f"{SESSIONS}/{session.public_id}", {"wait": 1}, HTTP_IF_NONE_MATCH=etag)
+    assert "Retry-After" not in again  # the slot was given back

@@ -191,3 +191,23 @@ def test_the_ledger_export_reads_its_payments_in_the_same_query(shop):
     assert len(rows) == 3
     assert len(captured) == 1
     assert all(row[-3] == "pos_device" for row in rows)
+
+
+def test_remote_sales_made_before_staff_member_get_it_from_custom_data(shop):
+    """Migration payments.0011 copies custom_data["created_by"] of older remote sales."""
+    import importlib
+
+    migration = importlib.import_module("apps.payments.migrations.0011_remote_sales_staff_member")
+    older = payment_create_for(shop, origin="pos_sms")
+    online = payment_create_for(shop)
+    Payment.objects.filter(pk__in=[older.pk, online.pk]).update(
+        custom_data={"created_by": "lea@shop.example"}
+    )
+
+    with connection.cursor() as cursor:
+        cursor.execute(migration.FORWARD)
+
+    older.refresh_from_db()
+    online.refresh_from_db()
+    assert older.staff_member == "lea@shop.example"
+    assert online.staff_member == ""  # not a remote sale: left alone

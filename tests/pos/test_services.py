@@ -602,3 +602,16 @@ def test_the_expiry_sweep_expires_overdue_sessions_once(shop):
     assert states[current.pk] == State.LINK_SENT
     payment.refresh_from_db()
     assert payment.expired_at == NOW
+
+
+def test_a_terminal_revoked_after_its_caller_read_it_starts_nothing(shop):
+    """The API authenticated the terminal, then an owner revoked it before the start took
+    its lock: the start is refused, no session, no SMS."""
+    terminal, _secret = terminal_for(shop)
+    stale = Terminal.objects.get(pk=terminal.pk)
+    services.terminal_revoke(terminal=terminal, now=NOW)
+
+    with pytest.raises(services.TerminalRevoked):
+        started(shop, terminal=stale, now=NOW)
+
+    assert not PosSession.objects.filter(terminal=terminal).exists()

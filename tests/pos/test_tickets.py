@@ -269,6 +269,7 @@ def any_ticket(draw) -> Ticket:
         staff_name=draw(st.text(max_size=150)),
         reference=draw(st.text(max_size=100)),
         portal_url="https://tranche.example/portal/sign-in",
+        paid_in_full=draw(st.booleans()),
     )
 
 
@@ -346,3 +347,34 @@ def test_a_longer_ticket_makes_a_longer_page(paid):
         return float(found.group(1))
 
     assert height("customer") > height("in_progress")
+
+
+def test_a_customer_who_paid_in_full_gets_no_schedule_and_no_credit_warning():
+    """Refused credit, then paid the whole amount at once on the checkout page: the ticket
+    must not announce instalments still to come, an APR or a credit."""
+    ticket = Ticket(
+        kind="customer",
+        livemode=True,
+        merchant_name="Boutique",
+        shop="",
+        terminal_name="Caisse 1",
+        session_id="pos_session_" + "A" * 34,
+        amount_cents=30000,
+        printed_for=NOW,
+        payment_id="payment_" + "B" * 34,
+        installments_count=3,
+        instalments=tuple(
+            TicketInstalment(number=n, due_date=date(2026, 10 + n, 1), amount_cents=10000)
+            for n in (1, 2)
+        ),
+        annual_interest_rate_bps=1990,
+        portal_url="https://tranche.example/portal/sign-in",
+        paid_in_full=True,
+    )
+    with translation.override("en"):
+        text = "\n".join(tickets.ticket_lines(ticket, 48))
+        paid = tickets.eur(30000)
+
+    assert "Paid in full today" in text and "Paid today" in text and paid in text
+    assert "instalments" not in text and "APR" not in text and "credit" not in text
+    assert "01/11/2026" not in text and ("payment_" + "B" * 34) in text

@@ -440,9 +440,16 @@ class PaymentChargeFirstInstallmentView(PaymentsAPIView):
             402: OpenApiResponse(
                 ERROR, description="`charge_declined`: the customer's bank declined."
             ),
+            202: OpenApiResponse(
+                ERROR,
+                description="`charge_in_doubt`: the bank has not answered yet; the charge is "
+                "checked and recorded shortly (ask again: never charged twice).",
+            ),
             409: OpenApiResponse(
+                ERROR,
                 description="`payment_not_accepted` (the customer has not said yes on their "
-                "phone yet), `not_a_pos_payment`, or `charge_in_progress`."
+                "phone yet), `not_a_pos_payment`, or `charge_in_progress` (a charge is in "
+                "flight, its outcome not known yet: ask again in a moment).",
             ),
         },
         tags=PAYMENTS,

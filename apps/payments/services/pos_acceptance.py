@@ -104,4 +104,12 @@ def payment_charge_first_instalment(*, payment: Payment, now: datetime) -> Payme
         or not yes_for_current_card(current, checkout)
     ):
         raise PaymentNotAccepted()
-    return checkout_pay(payment_id=current.pk, now=now)
+    try:
+        return checkout_pay(payment_id=current.pk, now=now)
+    except DomainError:
+        # The checkout's own charge may have won the race since the reads above: the
+        # payment is then accepted, and that is the answer (never a second charge).
+        current = Payment.objects.get(pk=payment.pk)
+        if current.accepted_at is not None:
+            return current
+        raise

@@ -10,8 +10,11 @@ tickets), and answers.
 
 from __future__ import annotations
 
+import threading
 import time
+from contextlib import contextmanager
 
+from django.conf import settings
 from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -25,7 +28,7 @@ from rest_framework import status
 from rest_framework.response import Response
 
 from apps.common.api.views import BaseAPIView
-from apps.common.errors import NotFound
+from apps.common.errors import DomainError, NotFound
 from apps.payments.api.payment_serializers import validated
 from apps.pos import selectors, services, tickets
 from apps.pos.api.authentication import (
@@ -229,26 +232,72 @@ class SessionView(TerminalAPIView):
             return current.state != initial_state
 
         if wait and not changed(session) and _may_change(session):
-            deadline = monotonic() + wait
-            while True:
-                left = deadline - monotonic()
-                if left <= 0:
-                    break
-                sleep(min(POLL_INTERVAL_SECONDS, left))  # no transaction is open here
-                session = services.session_sync(session_id=session.pk, now=timezone.now())
-                if changed(session):
-                    break
+            with LONG_POLLS.slot() as granted:
+                if granted:
+                    session = self._wait(session, wait=wait, changed=changed)
             if not changed(session):
-                return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": session.etag})
+                headers = {"ETag": session.etag}
+                if not granted:  # too many long polls here: answered as a plain poll
+                    headers["Retry-After"] = "2"
+                return Response(status=status.HTTP_304_NOT_MODIFIED, headers=headers)
         if known and not changed(session):
             return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": session.etag})
         return self.session_response(session)
+
+    @staticmethod
+    def _wait(session: PosSession, *, wait: int, changed) -> PosSession:
+        """Re-read the session about every half second until it changed or ``wait`` seconds
+        have passed; no transaction is open while sleeping."""
+        deadline = monotonic() + wait
+        while True:
+            left = deadline - monotonic()
+            if left <= 0:
+                return session
+            sleep(min(POLL_INTERVAL_SECONDS, left))
+            session = services.session_sync(session_id=session.pk, now=timezone.now())
+            if changed(session):
+                return session
+
+
+class _LongPolls:
+    """At most ``POS_LONG_POLLS_PER_PROCESS`` long polls wait at once in one web process, so
+    waiting terminals never take every thread (checkout, dashboard and API keep some). A
+    poll beyond that answers at once, and the terminal simply polls again."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._waiting = 0
+
+    @contextmanager
+    def slot(self):
+        with self._lock:
+            granted = self._waiting < settings.POS_LONG_POLLS_PER_PROCESS
+            if granted:
+                self._waiting += 1
+        try:
+            yield granted
+        finally:
+            if granted:
+                with self._lock:
+                    self._waiting -= 1
+
+
+LONG_POLLS = _LongPolls()
 
 
 def _may_change(session: PosSession) -> bool:
     """Open sessions change; of the final ones only a refused one (its customer may still
     pay in full). Waiting on the others would only hold a connection."""
     return session.is_open or session.state == PosSession.State.REFUSED
+
+
+class NotThisTerminal(DomainError):
+    code = "not_this_terminal"
+    http_status = 403
+    default_message = (
+        "This sale was started on another terminal (or the dashboard's virtual terminal): "
+        "cancel it there."
+    )
 
 
 class SessionCancelView(TerminalAPIView):
@@ -259,6 +308,7 @@ class SessionCancelView(TerminalAPIView):
         parameters=[ACCEPT_LANGUAGE],
         responses={
             200: PosSessionSerializer,
+            403: _error("`not_this_terminal`: the sale was started on another terminal."),
             409: _error(
                 "`session_finished` (paid or expired: a paid sale is refunded, not "
                 "cancelled), or `invalid_payment_state` (the customer is being charged now)."
@@ -269,8 +319,11 @@ class SessionCancelView(TerminalAPIView):
     )
     def post(self, request, session_id: str):
         """Cancel the sale (the customer's link stops working and their payment, if any, is
-        cancelled). Cancelling a cancelled session answers it again."""
+        cancelled). Cancelling a cancelled session answers it again. A terminal cancels only
+        its own sales: another till's, or the virtual terminal's, is cancelled there (403)."""
         session = self.session(session_id)
+        if session.terminal_id != self.terminal.pk:
+            raise NotThisTerminal()
         session = services.session_cancel(session_id=session.pk, now=timezone.now())
         return self.session_response(session)
 

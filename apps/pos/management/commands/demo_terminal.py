@@ -47,7 +47,7 @@ class Command(BaseCommand):
             "\n".join(
                 [
                     f"  In store:        {base}/dashboard/terminal/ (virtual terminal)",
-                    f"  Simulated terminal: {base}/pos/simulator/#secret={secret}",
+                    " " * 19 + f"{base}/pos/simulator/#secret={secret} (simulated terminal)",
                     "",
                 ]
             )
