@@ -9,7 +9,6 @@ verification app's outbox, sent after commit.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,6 +26,7 @@ from apps.common.dates import business_date
 from apps.common.errors import DomainError
 from apps.common.ids import random_base62
 from apps.common.money import display_eur, to_cents, to_money
+from apps.merchants.keys import hash_secret  # the API keys' hash: SHA-256, same reasons
 from apps.merchants.models import Merchant
 from apps.payments import links
 from apps.payments.eligibility import IN_STORE, Eligibility
@@ -102,11 +102,6 @@ class IssuedTerminal:
     secret: str  # shown once
 
 
-def hash_terminal_secret(secret: str) -> str:
-    """SHA-256: the secret carries ~190 random bits, so a fast hash is enough."""
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
 def pos_check_available(merchant: Merchant) -> None:
     """Raise ``PosNotAvailable`` unless the merchant may sell in store (active, France)."""
     if merchant.country not in POS_COUNTRIES:
@@ -141,7 +136,7 @@ def terminal_register(
         name=name.strip()[:100],
         shop=shop.strip()[:150],
         serial_number=serial_number.strip()[:64],
-        secret_hash=hash_terminal_secret(secret),
+        secret_hash=hash_secret(secret),
         display_prefix=secret[:12],
         created_at=now,
         created_by=created_by,
@@ -173,9 +168,7 @@ def terminal_for_secret(secret: str) -> Terminal | None:
     if not secret.startswith(tuple(TERMINAL_SECRET_PREFIXES.values())) or len(secret) > 100:
         return None
     return (
-        Terminal.objects.select_related("merchant")
-        .filter(secret_hash=hash_terminal_secret(secret))
-        .first()
+        Terminal.objects.select_related("merchant").filter(secret_hash=hash_secret(secret)).first()
     )
 
 
