@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "apps.schedules",
     "apps.refunds",
     "apps.pos",
+    "apps.issuing",
 ]
 
 MIDDLEWARE = [
@@ -432,6 +433,18 @@ PERIODIC_TASKS = [
         "minutes": 5,  # exports whose worker died mid-build (10 minutes without progress)
     },
     {
+        "name": "tranche:sandbox-issuer-deliveries",
+        "func": "apps.issuing.tasks.deliver_sandbox_issuer_messages",
+        "schedule_type": "I",
+        "minutes": 1,  # the sandbox issuer's advices (reversals, clearings, refunds), retried
+    },
+    {
+        "name": "tranche:card-authorisations-in-doubt",
+        "func": "apps.issuing.tasks.settle_pending_authorisations",
+        "schedule_type": "I",
+        "minutes": 5,  # purchases left "being decided" by a process that died
+    },
+    {
         "name": "tranche:sandbox-settlement-reports",
         "func": "apps.payments.tasks.write_sandbox_settlement_reports",
         "schedule_type": "H",  # the sandbox processor delivers yesterday's report
@@ -519,6 +532,20 @@ PORTAL_LINK_MAX_AGE_DAYS = int(os.environ.get("PORTAL_LINK_MAX_AGE_DAYS", "30"))
 # --- in-store sales (docs/pos.md) ------------------------------------------------------------
 # An in-store session (and its payment) expires this long after staff started it; the
 # terminal API's long poll waits at most this long for a change.
+# --- the customer's own card (apps.issuing) -----------------------------------------------
+CARD_ISSUER = os.environ.get("CARD_ISSUER", "apps.issuing.issuer_sandbox.SandboxIssuer")
+# The issuer signs every message it sends to Tranche with this secret (HMAC-SHA256).
+ISSUING_WEBHOOK_SECRET = os.environ.get("ISSUING_WEBHOOK_SECRET", "whsec_sandbox_issuer")
+# Where the sandbox issuer posts its messages; empty: straight into this process.
+ISSUING_SANDBOX_WEBHOOK_URL = os.environ.get("ISSUING_SANDBOX_WEBHOOK_URL", "")
+# How long the card network waits for Tranche's answer to a purchase before declining it.
+ISSUING_AUTHORISATION_TIMEOUT_MS = int(os.environ.get("ISSUING_AUTHORISATION_TIMEOUT_MS", "5000"))
+# The card programme's settlement account at the issuer (what its purchases cost is paid to).
+ISSUING_SETTLEMENT_IBAN = os.environ.get("ISSUING_SETTLEMENT_IBAN", "FR7630004000031234567890143")
+ISSUING_SETTLEMENT_BIC = os.environ.get("ISSUING_SETTLEMENT_BIC", "BNPAFRPP")
+# Interchange the issuer passes back to the programme on each purchase (basis points).
+ISSUING_INTERCHANGE_BPS = int(os.environ.get("ISSUING_INTERCHANGE_BPS", "30"))
+
 POS_SESSION_MINUTES = int(os.environ.get("POS_SESSION_MINUTES", "15"))
 POS_LONG_POLL_MAX_SECONDS = int(os.environ.get("POS_LONG_POLL_MAX_SECONDS", "20"))
 # Long polls waiting at once in one web process (the others answer at once, Retry-After), so

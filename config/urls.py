@@ -32,6 +32,7 @@ urlpatterns = [
     path("", include("apps.schedules.portal.urls")),
     path("", include("apps.refunds.urls")),
     path("", include("apps.pos.urls")),
+    path("", include("apps.issuing.urls")),
     path("", RedirectView.as_view(pattern_name="dashboard:home", permanent=False)),
 ]
 

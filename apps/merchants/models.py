@@ -75,6 +75,18 @@ class Merchant(models.Model):
         ACTIVE = "active", _("Active")
         SUSPENDED = "suspended", _("Suspended")
 
+    class Category(models.TextChoices):
+        FASHION = "fashion", _("Fashion and accessories")
+        HOME = "home", _("Home and garden")
+        ELECTRONICS = "electronics", _("Electronics and appliances")
+        SPORTS = "sports", _("Sports and outdoors")
+        BEAUTY = "beauty", _("Beauty and health")
+        TRAVEL = "travel", _("Travel and leisure")
+        AUTO = "auto", _("Car and mobility")
+        CHILDREN = "children", _("Children and toys")
+        SERVICES = "services", _("Services and education")
+        OTHER = "other", _("Other")
+
     class AuthorisationPolicy(models.TextChoices):
         FIRST_INSTALMENT = "first_instalment", _("First instalment")
         WHOLE_AMOUNT = "whole_amount", _("Whole amount (balance check)")
@@ -87,6 +99,16 @@ class Merchant(models.Model):
     website = models.URLField(_("website"), blank=True)
     contact_email = models.EmailField(_("contact email"))
     store_only = models.BooleanField(_("sells in store only"), default=False)
+    # The partner directory customers browse in the portal (apps.schedules.portal).
+    category = models.CharField(
+        _("category"), max_length=16, choices=Category.choices, blank=True, db_default=""
+    )
+    listed_in_directory = models.BooleanField(
+        _("listed in the partner directory"),
+        default=True,
+        db_default=True,
+        help_text=_("Customers find the shop, its website and its plans in the Tranche app."),
+    )
     status = models.CharField(
         _("status"), max_length=16, choices=Status.choices, default=Status.PENDING
     )

@@ -104,6 +104,9 @@ class Customer(models.Model):
     phone = models.CharField(_("phone"), max_length=20, blank=True)  # E.164 once confirmed
     phone_verified_at = models.DateTimeField(null=True, blank=True)
     birth_date = models.DateField(_("birth date"), null=True, blank=True)
+    # The postal address the customer gave in the portal's profile (line1, line2,
+    # postal_code, city, country); a payment keeps the addresses its merchant sent.
+    address = models.JSONField(_("address"), default=dict, blank=True, db_default={})
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
     # The customer asked for their data to be erased (portal) with no plan open: the
@@ -231,6 +234,8 @@ class Payment(models.Model):
         POS_DEVICE = "pos_device", _("In store (terminal)")
         POS_LINK = "pos_link", _("In store (link)")
         POS_SMS = "pos_sms", _("In store (SMS)")
+        # A purchase anywhere with the customer's own Tranche card (apps.issuing).
+        CARD = "card", _("Tranche card")
 
     public_id = models.CharField(max_length=64, unique=True, default=new_payment_id)
     merchant = models.ForeignKey(

@@ -34,6 +34,8 @@ class Refund(models.Model):
     class Origin(models.TextChoices):
         API = "api", _("API")
         DASHBOARD = "dashboard", _("Dashboard")
+        # The shop refunded a purchase made with the customer's Tranche card.
+        CARD = "card", _("Tranche card")
 
     public_id = models.CharField(max_length=64, unique=True, default=new_refund_id)
     payment = models.ForeignKey(

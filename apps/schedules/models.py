@@ -105,12 +105,20 @@ class SignInCode(models.Model):
         SMS = "sms", _("SMS")
         EMAIL = "email", _("Email")
 
+    class Purpose(models.TextChoices):
+        SIGN_IN = "sign_in", _("Sign in")
+        # Creating an account with a mobile number (the code goes to any number).
+        SIGN_UP = "sign_up", _("Sign up")
+
     public_id = models.CharField(max_length=64, unique=True, default=new_sign_in_id)
     customer = models.ForeignKey(
         "payments.Customer", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     livemode = models.BooleanField()
     channel = models.CharField(max_length=5, choices=Channel.choices)
+    purpose = models.CharField(
+        max_length=8, choices=Purpose.choices, default=Purpose.SIGN_IN, db_default="sign_in"
+    )
     destination = models.CharField(max_length=254)  # E.164 phone, or lower-case email
     code_hash = models.CharField(max_length=64)
     test_code = models.CharField(max_length=6, blank=True)

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class IssuingConfig(AppConfig):
+    name = "apps.issuing"
+    label = "issuing"
