@@ -33,6 +33,7 @@ run: install
 	$(PY) manage.py setup_schedules
 	$(PY) manage.py demo_merchant --port $(PORT)
 	$(PY) manage.py demo_terminal --port $(PORT)
+	$(PY) manage.py demo_card --port $(PORT)
 	$(VENV)/bin/honcho start -f Procfile -p $(PORT)
 
 lint: install

@@ -14,6 +14,10 @@ Types and answers:
   still being decided (the issuer retries);
 - ``transaction.refund`` ``{refund, authorization, amount}`` -> 200, or 409 likewise.
 
+A message Tranche cannot apply (a refund above what is left, of a purchase that was not
+approved) is still received: 200 ``{"received": true, "refused": <code>, "message"}``, kept
+like any answer and logged for the operators (a 4xx would make the issuer retry forever).
+
 A message id seen before gets its first answer (kept in ``IssuerMessage``); an invalid
 signature is 401, a malformed message 400.
 """
@@ -34,9 +38,11 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from apps.common.errors import DomainError
 from apps.common.money import to_cents
 from apps.issuing.models import IssuerMessage
 from apps.issuing.services import authorisations as auth
+from apps.refunds.allocation import RefundWaitForDebit
 
 logger = logging.getLogger(__name__)
 
@@ -86,8 +92,18 @@ def receive(body: bytes, signature: str, *, now: datetime | None = None) -> tupl
         return stored.status_code, stored.response
     try:
         status, answer, authorisation = _dispatch(message, now=now)
-    except auth.NotDecidedYet:
+    except (auth.NotDecidedYet, RefundWaitForDebit):
         return 409, {"error": "not_decided_yet", "retry": True}
+    except DomainError as error:
+        # A message Tranche cannot apply (a refund above what is left, of a purchase that
+        # made no plan): received (2xx, or the issuer would retry it forever), kept with
+        # what Tranche refused, and logged for the operators.
+        logger.error("Issuer message %s refused: %s (%s)", message["id"], error.code, error)
+        status, answer, authorisation = (
+            200,
+            {"received": True, "refused": error.code, "message": str(error.message)},
+            None,
+        )
     IssuerMessage.objects.filter(pk=stored.pk, answered_at__isnull=True).update(
         status_code=status,
         response=answer,
@@ -121,6 +137,10 @@ def _parse(body: bytes) -> dict[str, Any]:
         raise BadMessage("data.card must be the card's token.")
     if message["type"] == REFUND and not isinstance(data.get("refund"), str):
         raise BadMessage("data.refund must be the refund's reference.")
+    if message["type"] == REQUEST and not (
+        isinstance(data.get("currency"), str) and len(data["currency"]) == 3
+    ):
+        raise BadMessage("data.currency must be an ISO 4217 code (EUR).")
     if message["type"] == REQUEST and not isinstance(data.get("merchant"), dict):
         raise BadMessage("data.merchant must be an object.")
     return message
@@ -151,7 +171,7 @@ def _dispatch(message: dict, *, now: datetime):
                 reference=data["authorization"],
                 card_token=data["card"],
                 amount_cents=data["amount"],
-                currency=str(data.get("currency") or "EUR"),
+                currency=data["currency"],
                 merchant_name=str(merchant.get("name") or ""),
                 merchant_category=str(merchant.get("category") or ""),
                 merchant_country=str(merchant.get("country") or ""),

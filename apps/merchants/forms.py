@@ -121,6 +121,8 @@ class MerchantSettingsForm(forms.ModelForm):
             "excluded_categories",
             "authorisation_policy",
             "notification_email",
+            "category",
+            "listed_in_directory",
             "payout_iban",
             "payout_bic",
         ]
@@ -137,6 +139,11 @@ class MerchantSettingsForm(forms.ModelForm):
             "notification_email": _(
                 "Where Tranche sends news of your payments; your contact email when empty."
             ),
+            "category": _("What you sell: customers filter the partner directory by category."),
+            "listed_in_directory": _(
+                "Customers find your shop, its website and the plans you offer in the "
+                "partner directory of the Tranche app."
+            ),
         }
 
     SECTIONS = (
@@ -151,6 +158,7 @@ class MerchantSettingsForm(forms.ModelForm):
             ),
         ),
         (_("Notifications"), ("notification_email",)),
+        (_("Partner directory"), ("category", "listed_in_directory")),
         (_("Payouts"), ("payout_iban", "payout_bic", "password")),
     )
 

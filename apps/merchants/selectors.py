@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from datetime import datetime
 
-from django.db.models import Case, Q, QuerySet, Value, When
+from django.db.models import Case, F, Func, Prefetch, Q, QuerySet, Value, When
 
 from apps.common.config_cache import config_cache
 from apps.common.signing import UnsealError, unseal
@@ -123,4 +124,60 @@ def staff_member_get(*, merchant: Merchant, membership_id: int) -> Membership:
     """A member of this merchant's team; another merchant's member raises DoesNotExist."""
     return Membership.objects.select_related("user", "merchant").get(
         merchant=merchant, pk=membership_id
+    )
+
+
+# --- the partner directory (the portal's public page) -----------------------------------
+
+# Tranche's own accounts, never shown to customers whatever their flags say: the card
+# programme's merchant (apps.issuing.services.programme) books every card purchase.
+UNLISTED_PUBLIC_IDS = frozenset({"merchant_tranche_card"})
+DIRECTORY_QUERY_MAX_LENGTH = 100
+# Accented letters folded by the database to match a search without them ("Eleve" finds
+# "Élève"): the unaccent extension is not installed, translate() is built in. Both cases,
+# since lower() leaves non-ASCII letters alone under the C collation.
+_ACCENTED = "àáâãäåçèéêëìíîïñòóôõöùúûüýÿÀÁÂÃÄÅÇÈÉÊËÌÍÎÏÑÒÓÔÕÖÙÚÛÜÝŸ"
+_PLAIN = "aaaaaaceeeeiiiinooooouuuuyyAAAAAACEEEEIIIINOOOOOUUUUYY"
+_LIGATURES = (("œ", "oe"), ("Œ", "OE"), ("æ", "ae"), ("Æ", "AE"))
+
+
+def search_fold(text: str) -> str:
+    """``text`` without accents or ligatures, lower-cased: how a directory search compares
+    names (the database folds ``legal_name`` the same way)."""
+    for ligature, letters in _LIGATURES:
+        text = text.replace(ligature, letters)
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(char for char in decomposed if not unicodedata.combining(char)).lower()
+
+
+def _folded_name():
+    expression = Func(F("legal_name"), Value(_ACCENTED), Value(_PLAIN), function="translate")
+    for ligature, letters in _LIGATURES:
+        expression = Func(expression, Value(ligature), Value(letters), function="replace")
+    return expression
+
+
+def directory_merchants(*, query: str = "", category: str = "") -> QuerySet[Merchant]:
+    """The shops customers may browse: active, listed, never Tranche's own accounts; by
+    name. ``query`` matches part of the name, whatever the case and accents; ``category``
+    (one of ``Merchant.Category``) narrows to a category. Each merchant comes with
+    ``directory_plans``: its allowed fee plans offered online or in store (one query for
+    all merchants of a page)."""
+    merchants = Merchant.objects.filter(
+        status=Merchant.Status.ACTIVE, listed_in_directory=True
+    ).exclude(public_id__in=UNLISTED_PUBLIC_IDS)
+    if category:
+        merchants = merchants.filter(category=category)
+    folded = search_fold((query or "").strip()[:DIRECTORY_QUERY_MAX_LENGTH])
+    if folded:
+        merchants = merchants.alias(folded_name=_folded_name()).filter(
+            folded_name__icontains=folded
+        )
+    plans = FeePlan.objects.filter(allowed=True).filter(
+        Q(available_online=True) | Q(available_in_pos=True)
+    )
+    return (
+        merchants.only("public_id", "legal_name", "website", "category", "store_only", "country")
+        .prefetch_related(Prefetch("fee_plans", queryset=plans, to_attr="directory_plans"))
+        .order_by("legal_name", "pk")
     )

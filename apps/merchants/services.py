@@ -177,10 +177,13 @@ def merchant_settings_update(
     notification_email: str = UNCHANGED,
     payout_iban: str = UNCHANGED,
     payout_bic: str = UNCHANGED,
+    category: str = UNCHANGED,
+    listed_in_directory: bool = UNCHANGED,
 ) -> Merchant:
-    """Set the merchant's payment defaults, its email for notifications and where payouts
-    go; records which settings changed (``settings_changed``) and, apart, a change of bank
-    details (``payout_details_changed``, as merchant_payout_details_update does).
+    """Set the merchant's payment defaults, its email for notifications, its place in the
+    partner directory (category, listed or not) and where payouts go; records which
+    settings changed (``settings_changed``) and, apart, a change of bank details
+    (``payout_details_changed``, as merchant_payout_details_update does).
 
     The optional settings left out stay as they are. The IBAN and BIC are validated and
     stored compact (ValidationError otherwise); the caller confirms who asks for a change
@@ -195,6 +198,12 @@ def merchant_settings_update(
     }
     if notification_email is not UNCHANGED:
         values["notification_email"] = notification_email.strip()
+    if category is not UNCHANGED:
+        if category and category not in Merchant.Category.values:
+            raise ValueError(f"unknown merchant category {category!r}")
+        values["category"] = category
+    if listed_in_directory is not UNCHANGED:
+        values["listed_in_directory"] = bool(listed_in_directory)
     locked = Merchant.objects.select_for_update().get(pk=merchant.pk)
     changed = [field for field, value in values.items() if getattr(locked, field) != value]
     if changed:

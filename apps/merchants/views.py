@@ -93,6 +93,8 @@ def settings_page(request):
             excluded_categories=data["excluded_categories"],
             authorisation_policy=data["authorisation_policy"],
             notification_email=data["notification_email"],
+            category=data["category"],
+            listed_in_directory=data["listed_in_directory"],
             payout_iban=data["payout_iban"],
             payout_bic=data["payout_bic"],
             now=timezone.now(),

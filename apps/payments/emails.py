@@ -100,7 +100,7 @@ def _plan_context(payment: Payment, checkout: Checkout | None) -> dict[str, Any]
     fee_cents = to_cents(payment.customer_fee) + to_cents(payment.customer_interest)
     return {
         "payment_id": payment.public_id,
-        "merchant_name": payment.merchant.legal_name,
+        "merchant_name": payment.seller_name,
         "plan": plan_display(payment),
         "instalments": rows,
         "purchase_amount": display_eur(to_cents(payment.purchase_amount)),
@@ -143,7 +143,7 @@ def _customer_confirmation_queue(
             "link": links.checkout_url(payment.public_id),
         }
         subject = gettext("Your payment to %(merchant)s is confirmed") % {
-            "merchant": payment.merchant.legal_name
+            "merchant": payment.seller_name
         }
     return email_queue(
         key=f"payment:{payment.public_id}:confirmation:customer",

@@ -368,6 +368,17 @@ class Payment(models.Model):
         return self.public_id
 
     @property
+    def seller_name(self) -> str:
+        """Who the customer bought from, as pages, emails and receipts name it: the
+        merchant, or for a purchase with the customer's Tranche card the shop where it was
+        made (the card programme's account is Tranche's own)."""
+        if self.origin == self.Origin.CARD:
+            shop = ((self.custom_data or {}).get("card_purchase") or {}).get("shop")
+            if shop:
+                return shop
+        return self.merchant.legal_name
+
+    @property
     def kind(self) -> str:
         if self.deferred_days or self.deferred_months:
             return "PAY_LATER"

@@ -141,7 +141,7 @@ def _credit_note_data(
         "language": language,
         "livemode": payment.livemode,
         "number": number,
-        "merchant_name": payment.merchant.legal_name,
+        "merchant_name": payment.seller_name,
         "order_references": context.references.get(payment.pk, []),
         "payment_id": payment.public_id,
         "customer_name": context.name(payment),
@@ -187,7 +187,7 @@ def _customer_email(
     with translation.override(language):
         values = {
             "customer_name": context.name(payment),
-            "merchant_name": payment.merchant.legal_name,
+            "merchant_name": payment.seller_name,
             "payment_id": payment.public_id,
             "order_references": context.references.get(payment.pk, []),
             "plan_link": links.plan_url(payment.public_id),
@@ -212,7 +212,7 @@ def _customer_email(
             ],
         }
         subject = _("Refund from %(merchant)s: %(amount)s") % {
-            "merchant": payment.merchant.legal_name,
+            "merchant": payment.seller_name,
             "amount": values["amount"],
         }
     return EmailSpec(

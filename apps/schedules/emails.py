@@ -121,7 +121,7 @@ def _common(context: BatchContext, payment: Payment) -> dict[str, Any]:
     """What every schedule email shows; call with the email's language active."""
     return {
         "customer_name": context.name(payment),
-        "merchant_name": payment.merchant.legal_name,
+        "merchant_name": payment.seller_name,
         "payment_id": payment.public_id,
         "order_references": context.references.get(payment.pk, []),
         "card": _card(payment),
@@ -206,7 +206,7 @@ def debit_succeeded(
         }
         if card is not None:
             values["card"] = f"{_brand(card)} •••• {card.last4}"
-        subject = _subject_paid(values, merchant=payment.merchant.legal_name)
+        subject = _subject_paid(values, merchant=payment.seller_name)
     attachment = Attachment(
         storage="receipts",
         name=receipt_file_name(receipt),
@@ -256,7 +256,7 @@ def debit_failed(context: BatchContext, *, charge: Charge, instalment: Instalmen
             ),
         }
         subject = _("Action needed: your instalment to %(merchant)s could not be debited") % {
-            "merchant": payment.merchant.legal_name
+            "merchant": payment.seller_name
         }
     return _spec(
         payment,
@@ -276,7 +276,7 @@ def paid_off(context: BatchContext, *, payment: Payment) -> EmailSpec:
     with translation.override(language):
         values = _common(context, payment) | {"total": _eur(total)}
         subject = _("Your purchase from %(merchant)s is paid off") % {
-            "merchant": payment.merchant.legal_name
+            "merchant": payment.seller_name
         }
     return _spec(
         payment,
@@ -330,8 +330,7 @@ def card_changed(
             "new_card": f"{_brand(new_card)} •••• {new_card.last4}",
             "old_card": f"{_brand(old_card)} •••• {old_card.last4}" if old_card else "",
             "plans": [
-                {"merchant": plan.merchant.legal_name, "payment_id": plan.public_id}
-                for plan in plans
+                {"merchant": plan.seller_name, "payment_id": plan.public_id} for plan in plans
             ],
         }
         subject = gettext("Your card was changed")
@@ -366,15 +365,13 @@ def late_contact(
             "owed": _eur(_owed(rows, today)),
             "days": days,
         }
-        subject = _("Your payment to %(merchant)s is late") % {
-            "merchant": payment.merchant.legal_name
-        }
+        subject = _("Your payment to %(merchant)s is late") % {"merchant": payment.seller_name}
         sms = gettext(
             "Tranche: %(owed)s for your purchase from %(merchant)s is overdue. Pay or change "
             "your card: %(link)s"
         ) % {
             "owed": values["owed"],
-            "merchant": payment.merchant.legal_name,
+            "merchant": payment.seller_name,
             "link": values["plan_link"],
         }
     spec = _spec(
@@ -396,7 +393,7 @@ def defaulted(context: BatchContext, *, payment: Payment, today: date) -> EmailS
     with translation.override(language):
         values = _common(context, payment) | {"owed": _eur(owed)}
         subject = _("Your payment to %(merchant)s is in default") % {
-            "merchant": payment.merchant.legal_name
+            "merchant": payment.seller_name
         }
     return _spec(
         payment,
@@ -436,7 +433,7 @@ def receipt_data(
         "language": email_language(payment.locale),
         "livemode": payment.livemode,
         "number": number,
-        "merchant_name": payment.merchant.legal_name,
+        "merchant_name": payment.seller_name,
         "order_references": context.references.get(payment.pk, []),
         "payment_id": payment.public_id,
         "customer_name": context.name(payment),

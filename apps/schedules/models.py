@@ -109,6 +109,8 @@ class SignInCode(models.Model):
         SIGN_IN = "sign_in", _("Sign in")
         # Creating an account with a mobile number (the code goes to any number).
         SIGN_UP = "sign_up", _("Sign up")
+        # Confirming the email a signed-in customer typed in their profile.
+        EMAIL = "email", _("Email check")
 
     public_id = models.CharField(max_length=64, unique=True, default=new_sign_in_id)
     customer = models.ForeignKey(

@@ -9,8 +9,9 @@ from datetime import date, datetime
 
 from django.utils import timezone
 
+from apps.common.money import to_cents
 from apps.issuing.issuer_sandbox import _cvc, _number
-from apps.issuing.models import FundingCardSetup, VirtualCard
+from apps.issuing.models import CardAuthorisation, FundingCardSetup, VirtualCard
 from apps.issuing.services.cards import card_request
 from apps.issuing.webhooks import receive, signature_for
 from apps.payments.models import Card, Customer
@@ -147,3 +148,53 @@ def purchase_request(
         livemode=card.livemode,
         message_id=message_id,
     )
+
+
+def decide(card: VirtualCard, amount: int, **kwargs) -> tuple[int, dict, CardAuthorisation | None]:
+    """Ask Tranche about a purchase as the issuer does: (status, answer, the row)."""
+    body = purchase_request(card, amount, **kwargs)
+    status, answer = send(body)
+    row = CardAuthorisation.objects.filter(
+        livemode=card.livemode, issuer_reference=body["data"]["authorization"]
+    ).first()
+    return status, answer, row
+
+
+def reversal(card: VirtualCard, reference: str, amount: int, **kwargs) -> dict:
+    return message(
+        "authorization.reversal",
+        {"authorization": reference, "card": card.issuer_token, "amount": amount},
+        livemode=card.livemode,
+        **kwargs,
+    )
+
+
+def clearing(card: VirtualCard, reference: str, amount: int, **kwargs) -> dict:
+    return message(
+        "transaction.cleared",
+        {"authorization": reference, "amount": amount},
+        livemode=card.livemode,
+        **kwargs,
+    )
+
+
+def shop_refund(
+    card: VirtualCard, reference: str, amount: int, *, refund: str | None = None, **kwargs
+) -> dict:
+    return message(
+        "transaction.refund",
+        {
+            "authorization": reference,
+            "refund": refund or f"irefund_{secrets.token_hex(8)}",
+            "amount": amount,
+        },
+        livemode=card.livemode,
+        **kwargs,
+    )
+
+
+def instalment_amounts(payment) -> list[tuple[str, int]]:
+    """(state, purchase amount in cents) of each instalment, in order."""
+    return [
+        (row.state, to_cents(row.purchase_amount)) for row in payment.instalments.order_by("number")
+    ]

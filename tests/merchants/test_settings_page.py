@@ -26,6 +26,8 @@ def form_data(**changes) -> dict:
         "excluded_categories": "digital",
         "authorisation_policy": "first_instalment",
         "notification_email": "",
+        "category": "",
+        "listed_in_directory": "on",  # listed: ticked on the page, as merchants start
         "payout_iban": "",
         "payout_bic": "",
         "password": "",
@@ -187,7 +189,7 @@ def test_staff_members_see_the_settings_read_only(client, shop):
 
     html = page.content.decode()
     assert page.status_code == 200
-    assert html.count("<fieldset disabled>") == 3
+    assert html.count("<fieldset disabled>") == 4  # defaults, notifications, directory, payouts
     assert 'name="password"' not in html
     assert ">Save</button>" not in html
     assert IBAN_FR_GROUPED in html

@@ -13,16 +13,18 @@ money movement here:
    the charge's, so a retry moves money once);
 3. **record**: the charge's outcome accepts the plan (ledger, receipts, emails: the
    checkout's own ``charge_record``), then the purchase is approved; a declined charge
-   declines it and stops the plan; an outcome the processor cannot tell yet declines it
-   too, and stops the plan, so a charge that did go through is refunded by the in-doubt
-   sweep (never a plan for a declined purchase).
+   declines it and stops the plan; an outcome the processor cannot tell yet (a timeout,
+   not asked again: it spent the network's deadline) declines it too, and stops the plan,
+   so a charge that did go through is refunded by the in-doubt sweep (never a plan for a
+   declined purchase).
 
 The issuer's other messages: a **reversal** (the shop cancelled, or the network gave up
 waiting for Tranche's answer) refunds the plan in full; one that arrives before its request
 is kept, so the late request is declined; one that arrives while the purchase is being
 decided is noted and applied when the decision is recorded. A **clearing** settles the
 purchase (a smaller final amount refunds the difference). A **refund** from the shop reduces
-the plan through ``apps.refunds``, like a merchant's refund.
+the plan through ``apps.refunds``, like a merchant's refund. Every refund is decided once per
+message reference under the authorisation's lock (``_refund``), then sent to the card.
 """
 
 from __future__ import annotations
@@ -33,9 +35,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import Exists, F, OuterRef, Sum, Value
+from django.db.models.functions import Concat
+from django.utils.translation import gettext_lazy as _
 
 from apps.common.dates import add_months, business_date
+from apps.common.errors import DomainError
 from apps.common.money import decimal_to_cents, to_cents, to_money
 from apps.issuing import rules
 from apps.issuing.models import CardAuthorisation, VirtualCard
@@ -54,7 +59,7 @@ from apps.payments.services.charges import charge_open, charge_record, charge_st
 from apps.payments.services.payments import PaymentNotEligible, payment_create
 from apps.payments.services.transitions import payment_lock, payment_transition
 from apps.refunds.models import Refund
-from apps.refunds.services import RefundRequest, refund_issue
+from apps.refunds.services import RefundRequest, refund_open, refund_send_to_card
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +88,12 @@ class NotDecidedYet(Exception):
     """A message about a purchase Tranche has not finished deciding: the issuer retries."""
 
 
+class PurchaseNotApproved(DomainError):
+    code = "purchase_not_approved"
+    http_status = 422
+    default_message = _("This purchase was not approved: there is nothing to refund.")
+
+
 @dataclass(frozen=True)
 class PurchaseRequest:
     reference: str
@@ -100,7 +111,12 @@ class PurchaseRequest:
 
 def authorisation_request(*, request: PurchaseRequest, now: datetime) -> CardAuthorisation:
     """Decide a purchase; the same reference always gets the same answer."""
-    authorisation, charge = _open(request, now=now)
+    try:
+        authorisation, charge = _open(request, now=now)
+    except IntegrityError:
+        # A reversal of this purchase was recorded while it was being opened (all of it,
+        # plan included, rolled back): opened again, it finds the reversal.
+        authorisation, charge = _open(request, now=now)
     if charge is None:
         if authorisation.state == A.PENDING:
             return _wait_for_decision(authorisation, now=now)
@@ -126,6 +142,9 @@ def _open(request: PurchaseRequest, *, now: datetime):
         )
         if existing is not None:
             return _replayed(existing, request, now=now), None
+        if card is None:
+            # Nothing to lock: a concurrent twin may insert first; its row is the answer.
+            return _declined_unknown(request, now=now), None
         row = CardAuthorisation(
             livemode=request.livemode,
             issuer_reference=request.reference,
@@ -137,11 +156,7 @@ def _open(request: PurchaseRequest, *, now: datetime):
             requested_at=now,
             created_at=now,
         )
-        code = (
-            rules.CARD_UNKNOWN
-            if card is None
-            else rules.purchase_decline(_facts(card, request, now))
-        )
+        code = rules.purchase_decline(_facts(card, request, now))
         if code is None:
             try:
                 payment = _plan_create(merchant, card, request, now=now)
@@ -151,11 +166,13 @@ def _open(request: PurchaseRequest, *, now: datetime):
             row.state = A.DECLINED
             row.decline_code = code
             row.decided_at = now
-            _save_new(row)
+            row.save(force_insert=True)
             return row, None
         row.state = A.PENDING
         row.payment = payment
-        _save_new(row)
+        # The card's lock orders twins of this request: the first inserts, the others
+        # find its row above, so this insert cannot meet the unique reference.
+        row.save(force_insert=True)
         first = payment.instalment_rows[0]
         charge = charge_open(
             payment_id=payment.pk,
@@ -167,10 +184,31 @@ def _open(request: PurchaseRequest, *, now: datetime):
     return row, charge
 
 
-def _save_new(row: CardAuthorisation) -> None:
-    """Insert; a concurrent request with the same reference waits on the card's lock, so
-    the unique constraint only fires for a card-less (unknown card) race: re-read then."""
-    row.save(force_insert=True)
+def _declined_unknown(request: PurchaseRequest, *, now: datetime) -> CardAuthorisation:
+    """A purchase with a card Tranche does not know, declined once by reference."""
+    row = CardAuthorisation(
+        livemode=request.livemode,
+        issuer_reference=request.reference,
+        card=None,
+        amount=to_money(max(request.amount_cents, 0)),
+        merchant_name=request.merchant_name[:200],
+        merchant_category=request.merchant_category[:4],
+        merchant_country=request.merchant_country[:2].upper(),
+        state=A.DECLINED,
+        decline_code=rules.CARD_UNKNOWN,
+        requested_at=now,
+        decided_at=now,
+        created_at=now,
+    )
+    try:
+        with transaction.atomic():
+            row.save(force_insert=True)
+    except IntegrityError:  # its twin (or a reversal) was recorded meanwhile
+        existing = CardAuthorisation.objects.select_for_update().get(
+            livemode=request.livemode, issuer_reference=request.reference
+        )
+        return _replayed(existing, request, now=now)
+    return row
 
 
 def _replayed(existing: CardAuthorisation, request: PurchaseRequest, *, now) -> CardAuthorisation:
@@ -304,7 +342,12 @@ def _plan_create(merchant, card: VirtualCard, request: PurchaseRequest, *, now) 
 
 
 def _charge_execute(charge: Charge) -> ChargeResult | None:
-    """The first third, on the funding card; None when the outcome is unknown."""
+    """The first third, on the funding card; None when the outcome is unknown.
+
+    A processor that timed out has spent the network's deadline: no second call to ask
+    what became of the charge (the checkout asks at once, a card purchase cannot wait). The
+    purchase is declined in doubt and the in-doubt sweep refunds a charge that went through.
+    """
     try:
         return card_processor().charge(
             token=charge.card.processor_token,
@@ -315,7 +358,7 @@ def _charge_execute(charge: Charge) -> ChargeResult | None:
         )
     except ProcessorUnavailable:
         logger.warning("Processor unavailable for card purchase charge %s", charge.idempotency_key)
-    return charge_status_ask(charge=charge)
+    return None
 
 
 def _finish(
@@ -357,7 +400,7 @@ def _finish(
                 )
         row.save(update_fields=["state", "decided_at", "decline_code"])
     if undo:
-        _refund(row, amount_cents=None, reference=f"reversal:{row.issuer_reference}", now=now)
+        _reversal_refund(row, now=now)
     return row
 
 
@@ -418,19 +461,32 @@ def authorisation_reverse(
             if row.reversed_at is None:
                 row.reversed_at = now
                 row.save(update_fields=["reversed_at"])
-            return row
-        row.reversed_at = now
-        if row.state == A.APPROVED:
-            if row.cleared_at is not None:
-                logger.warning("Reversal of cleared card purchase %s ignored", reference)
-                row.reversed_at = None
-                return row
-            row.state = A.REVERSED
-            refund = True
-        row.save(update_fields=["reversed_at", "state"])
+            refund = row.state == A.REVERSED  # a replay finishes a refund left undone
+        else:
+            row.reversed_at = now
+            if row.state == A.APPROVED:
+                if row.cleared_at is not None:
+                    logger.warning("Reversal of cleared card purchase %s ignored", reference)
+                    row.reversed_at = None
+                    return row
+                row.state = A.REVERSED
+                refund = True
+            row.save(update_fields=["reversed_at", "state"])
     if refund:
-        _refund(row, amount_cents=None, reference=f"reversal:{reference}", now=now)
+        _reversal_refund(row, now=now)
     return row
+
+
+def _reversal_refund(row: CardAuthorisation, *, now: datetime) -> Refund | None:
+    """The full refund a reversed purchase's plan is owed: only if the plan was accepted
+    (a declined purchase's plan was stopped before any money moved) and something is left;
+    once, by its reference, however often it is asked (a replayed reversal, the sweep)."""
+    if row.payment_id is None:
+        return None
+    payment = Payment.objects.get(pk=row.payment_id)
+    if payment.accepted_at is None or payment.amount_refunded >= payment.purchase_amount:
+        return None
+    return _refund(row, amount_cents=None, reference=f"reversal:{row.issuer_reference}", now=now)
 
 
 def authorisation_clear(
@@ -439,14 +495,20 @@ def authorisation_clear(
     """The purchase is settled at its final amount: a smaller one refunds the difference."""
     with transaction.atomic():
         row = _decided(livemode, reference)
-        if row.cleared_at is not None:
-            return row
-        row.cleared_at = now
-        row.cleared_amount = to_money(max(amount_cents, 0))
-        row.save(update_fields=["cleared_at", "cleared_amount"])
+        first = row.cleared_at is None
+        if first:
+            row.cleared_at = now
+            row.cleared_amount = to_money(max(amount_cents, 0))
+            row.save(update_fields=["cleared_at", "cleared_amount"])
+    # The first clearing's amount counts; a replay only finishes its refund (a process that
+    # died after recording the clearing left it undone; the refund's reference makes it once).
+    amount_cents = to_cents(row.cleared_amount)
     authorised = to_cents(row.amount)
     if row.state != A.APPROVED:
-        logger.error("Card purchase %s cleared but %s: an operator must look", reference, row.state)
+        if first:
+            logger.error(
+                "Card purchase %s cleared but %s: an operator must look", reference, row.state
+            )
     elif amount_cents > authorised:
         logger.error(
             "Card purchase %s cleared at %d cents, above the %d authorised: an operator must look",
@@ -467,14 +529,16 @@ def authorisation_clear(
 def authorisation_refund(
     *, livemode: bool, reference: str, refund_reference: str, amount_cents: int, now: datetime
 ) -> Refund | None:
-    """The shop refunded (part of) the purchase: the plan is reduced by that much."""
+    """The shop refunded (part of) the purchase: the plan is reduced by that much, once per
+    refund reference. Raises ``PurchaseNotApproved`` for a purchase that made no plan, and
+    the refunds' errors (``RefundAmountInvalid``...) for a refund the plan cannot take."""
     with transaction.atomic():
         row = _decided(livemode, reference)
-    if row.state != A.APPROVED and row.payment_id is None:
+    if row.state != A.APPROVED or row.payment_id is None:
         logger.error(
-            "Refund %s for card purchase %s that made no plan", refund_reference, reference
+            "Refund %s for card purchase %s that is %s", refund_reference, reference, row.state
         )
-        return None
+        raise PurchaseNotApproved()
     return _refund(row, amount_cents=amount_cents, reference=f"refund:{refund_reference}", now=now)
 
 
@@ -493,22 +557,30 @@ def _refund(
     row: CardAuthorisation, *, amount_cents: int | None, reference: str, now: datetime
 ) -> Refund | None:
     """Refund the purchase's plan (``amount_cents``, or all that is left), once per
-    ``reference``: the same message again finds its refund."""
+    ``reference``: decided under the authorisation's lock (the same message twice, even at
+    once, finds the first one's refund), then sent to the card outside any transaction (a
+    replay sends what is still open; the refunds' sweep does too)."""
     if row.payment_id is None:
         return None
-    done = Refund.objects.filter(payment_id=row.payment_id, merchant_reference=reference).first()
-    if done is not None:
-        return done
-    payment = Payment.objects.get(pk=row.payment_id)
-    refund = refund_issue(
-        payment=payment,
-        request=RefundRequest(amount=amount_cents, merchant_reference=reference),
-        origin=Refund.Origin.CARD,
-        now=now,
-    )
-    CardAuthorisation.objects.filter(pk=row.pk).update(
-        refunded_amount=to_money(to_cents(row.refunded_amount) + to_cents(refund.amount))
-    )
+    with transaction.atomic():
+        CardAuthorisation.objects.select_for_update().filter(pk=row.pk).first()
+        refund = (
+            Refund.objects.filter(payment_id=row.payment_id, merchant_reference=reference)
+            .order_by("pk")
+            .first()
+        )
+        if refund is None:
+            refund = refund_open(
+                payment_id=row.payment_id,
+                request=RefundRequest(amount=amount_cents, merchant_reference=reference),
+                origin=Refund.Origin.CARD,
+                now=now,
+            )
+            CardAuthorisation.objects.filter(pk=row.pk).update(
+                refunded_amount=F("refunded_amount") + refund.amount.amount
+            )
+    if refund.state == Refund.State.PENDING:
+        refund = refund_send_to_card(refund_id=refund.pk, now=now)
     return refund
 
 
@@ -517,7 +589,8 @@ def _refund(
 
 def authorisations_settle_pending(*, now: datetime, limit: int = 100) -> int:
     """Purchases left being decided by a process that died between its charge and its
-    record: ask the processor what became of the charge, and record it."""
+    record: ask the processor what became of the charge, and record it. Then reversed
+    purchases whose plan's refund was left undone (``_reversals_refund_owed``)."""
     settled = 0
     rows = list(
         CardAuthorisation.objects.filter(
@@ -543,4 +616,34 @@ def authorisations_settle_pending(*, now: datetime, limit: int = 100) -> int:
                 settled += 1
         except Exception:
             logger.exception("Could not settle card purchase %s", row.issuer_reference)
+    settled += _reversals_refund_owed(now=now, limit=limit)
     return settled
+
+
+def _reversals_refund_owed(*, now: datetime, limit: int) -> int:
+    """Reversed purchases whose accepted plan has no reversal refund yet (its refund failed,
+    or the process died after recording the reversal): refunded now."""
+    owed = list(
+        CardAuthorisation.objects.filter(
+            state=A.REVERSED,
+            payment__accepted_at__isnull=False,
+            reversed_at__lte=now - PENDING_GRACE,
+        )
+        .exclude(
+            Exists(
+                Refund.objects.filter(
+                    payment_id=OuterRef("payment_id"),
+                    merchant_reference=Concat(Value("reversal:"), OuterRef("issuer_reference")),
+                )
+            )
+        )
+        .order_by("reversed_at")[:limit]
+    )
+    done = 0
+    for row in owed:
+        try:
+            if _reversal_refund(row, now=now) is not None:
+                done += 1
+        except Exception:
+            logger.exception("Could not refund reversed card purchase %s", row.issuer_reference)
+    return done

@@ -1,8 +1,9 @@
 """The customer's Tranche card: asking for it, showing it, freezing it, replacing it.
 
 ``card_request`` reads the facts (``card_facts``), records the ``CardDecision`` and, when it
-approves, issues the card at the issuer outside any transaction (with the decision as the
-idempotency key, so a retried request issues one card) and records it. The card's number and
+approves, issues the card at the issuer outside any transaction (its idempotency key names
+the customer's n-th card, so a double click or a retried request issues one card) and
+records it. The card's number and
 CVC are only ever fetched for one page (``card_reveal``).
 """
 
@@ -122,7 +123,7 @@ def card_facts(customer: Customer, *, now: datetime) -> tuple[eligibility.CardFa
         late_plans=plans.filter(state__in=LATE_STATES[:2]).count(),
         defaulted_plans=plans.filter(state=PaymentState.DEFAULT).count(),
         deny_listed=DenyListEntry.objects.filter(
-            livemode=customer.livemode, value__in=deny_values
+            livemode=customer.livemode, value__in=deny_values, removed_at__isnull=True
         ).exists(),
         paid_off_plans=plans.filter(state=PaymentState.PAID).count(),
     )
@@ -150,6 +151,11 @@ def card_request(*, customer: Customer, now: datetime) -> tuple[CardDecision, Vi
             raise CardAlreadyIssued()
         facts, record = card_facts(customer, now=now)
         verdict = eligibility.card_verdict(facts)
+        # The issuer's key names the customer's n-th card, not this decision: clicks that
+        # queued on the lock above (none saw a card yet) issue one card between them, and a
+        # request retried after a crash between the issuer's answer and the record finds it.
+        cards_so_far = VirtualCard.objects.filter(customer=customer).count()
+        key = f"vcard:customer:{customer.pk}:{cards_so_far}"
         decision = CardDecision.objects.create(
             customer=customer,
             livemode=customer.livemode,
@@ -164,7 +170,12 @@ def card_request(*, customer: Customer, now: datetime) -> tuple[CardDecision, Vi
         )
     if not verdict.approved:
         return decision, None
-    card = _issue(customer, decision, funding_card_id=funding_setup(customer).card_id, now=now)
+    # The funding card the decision was made on (a setup started since, in another tab,
+    # has not been through 3-D Secure).
+    funding_card_id = Card.objects.values_list("pk", flat=True).get(
+        public_id=record["funding_card"]
+    )
+    card = _issue(customer, decision, funding_card_id=funding_card_id, idempotency_key=key, now=now)
     return decision, card
 
 
@@ -173,13 +184,13 @@ def _issue(
     decision: CardDecision,
     *,
     funding_card_id: int,
+    idempotency_key: str,
     now: datetime,
-    replaces: VirtualCard | None = None,
 ) -> VirtualCard:
     issued = card_issuer().card_issue(
         cardholder_name=f"{customer.first_name} {customer.last_name}".strip(),
         livemode=customer.livemode,
-        idempotency_key=f"vcard:{decision.public_id}:{replaces.public_id if replaces else 'new'}",
+        idempotency_key=idempotency_key,
     )
     try:
         with transaction.atomic():
@@ -193,18 +204,18 @@ def _issue(
                 funding_card_id=funding_card_id,
                 decision=decision,
                 limit=decision.limit,
-                replaces=replaces,
                 created_at=now,
             )
     except IntegrityError:  # a concurrent request recorded it (or another live card) first
         card = VirtualCard.objects.filter(issuer_token=issued.token).first()
-        if card is None:
+        if card is None or card.decision_id != decision.pk:
             raise CardAlreadyIssued() from None
         return card
 
 
 def card_reveal(*, card: VirtualCard, now: datetime) -> CardSecrets:
     """The card's number, expiry and CVC for one page (the caller sends no-store)."""
+    card = VirtualCard.objects.get(pk=card.pk)  # as it is now, not as the caller read it
     if not card.is_live:
         raise CardNotLive()
     secrets = card_issuer().card_reveal(token=card.issuer_token)
@@ -244,8 +255,19 @@ def card_unfreeze(*, card: VirtualCard, now: datetime) -> VirtualCard:
 
 
 def card_replace(*, card: VirtualCard, now: datetime) -> VirtualCard:
-    """A new number (a lost phone, a leaked number): the old card is closed at once, its
-    plans go on; the new one keeps the limit, the decision and the funding card."""
+    """A new number (a lost phone, a leaked number): the new card keeps the limit, the
+    decision and the funding card; the old one stops the moment the new one is recorded
+    (its plans go on) and is closed at the issuer after. The new card is issued first, under
+    a key of the old one: if the issuer fails, nothing changed and a retry gets the same
+    new card, so the customer is never left without one."""
+    old = _locked_read(card)
+    if not old.is_live:
+        raise CardNotLive()
+    issued = card_issuer().card_issue(
+        cardholder_name=f"{old.customer.first_name} {old.customer.last_name}".strip(),
+        livemode=old.livemode,
+        idempotency_key=f"vcard:replace:{old.public_id}",
+    )
     with transaction.atomic():
         old = _locked(card)
         if not old.is_live:
@@ -253,10 +275,25 @@ def card_replace(*, card: VirtualCard, now: datetime) -> VirtualCard:
         old.state = VirtualCard.State.REPLACED
         old.closed_at = now
         old.save(update_fields=["state", "closed_at"])
-        decision = old.decision
+        new = VirtualCard.objects.create(
+            customer_id=old.customer_id,
+            livemode=old.livemode,
+            issuer_token=issued.token,
+            last4=issued.last4,
+            exp_month=issued.exp_month,
+            exp_year=issued.exp_year,
+            funding_card_id=old.funding_card_id,
+            decision_id=old.decision_id,
+            limit=old.limit,
+            replaces=old,
+            created_at=now,
+        )
     _tell_issuer("card_close", old)
-    new = _issue(old.customer, decision, funding_card_id=old.funding_card_id, now=now, replaces=old)
     return new
+
+
+def _locked_read(card: VirtualCard) -> VirtualCard:
+    return VirtualCard.objects.select_related("customer").get(pk=card.pk)
 
 
 def _tell_issuer(action: str, card: VirtualCard) -> None:

@@ -59,9 +59,62 @@ def _profile(customer: Customer) -> dict[str, Any]:
         "phone": customer.phone,
         "phone_verified_at": _iso(customer.phone_verified_at),
         "birth_date": _iso(customer.birth_date),
+        "address": customer.address or {},
         "created_at": _iso(customer.created_at),
         "updated_at": _iso(customer.updated_at),
         "erased_at": _iso(customer.erased_at),
+    }
+
+
+def _tranche_card(customer: Customer) -> dict[str, Any]:
+    """The customer's Tranche cards, the decisions on their requests and the purchases made
+    with them (apps.issuing, read through the reverse relations): never a card number, which
+    only the issuer holds."""
+    cards = list(
+        customer.virtual_cards.prefetch_related("authorisations__payment").order_by(
+            "created_at", "pk"
+        )
+    )
+    decisions = customer.card_decisions.order_by("created_at", "pk")
+    purchases = sorted(
+        (row for card in cards for row in card.authorisations.all()),
+        key=lambda row: (row.created_at, row.pk),
+    )
+    return {
+        "tranche_cards": [
+            {
+                "id": card.public_id,
+                "last4": card.last4,
+                "expiry": f"{card.exp_month:02d}/{card.exp_year}",
+                "state": card.state,
+                "limit": to_cents(card.limit),
+                "created_at": _iso(card.created_at),
+                "closed_at": _iso(card.closed_at),
+            }
+            for card in cards
+        ],
+        "tranche_card_decisions": [
+            {
+                "id": row.public_id,
+                "outcome": row.outcome,
+                "reasons": row.reasons,
+                "limit": to_cents(row.limit),
+                "created_at": _iso(row.created_at),
+            }
+            for row in decisions
+        ],
+        "tranche_card_purchases": [
+            {
+                "card": row.card.public_id,  # the prefetch's card: no query
+                "shop": row.merchant_name,
+                "amount": to_cents(row.amount),
+                "state": row.state,
+                "decline_code": row.decline_code,
+                "plan": row.payment.public_id if row.payment_id else None,
+                "at": _iso(row.requested_at or row.created_at),
+            }
+            for row in purchases
+        ],
     }
 
 
@@ -188,7 +241,7 @@ def _payment(
     verification = checks.get(payment.public_id, {})
     return {
         "id": payment.public_id,
-        "merchant": payment.merchant.legal_name,
+        "merchant": payment.seller_name,
         "livemode": payment.livemode,
         "state": payment.state,
         "state_label": str(payment.get_state_display()),
@@ -394,9 +447,15 @@ def customer_data(customer: Customer, *, now: datetime | None = None) -> dict[st
             for row in sent_sms
         ],
         "sign_ins": [
-            {"channel": row.channel, "at": _iso(row.verified_at), "ip_address": row.ip_address}
+            {
+                "channel": row.channel,
+                "purpose": row.purpose,  # sign in, sign up, or confirming an email
+                "at": _iso(row.verified_at),
+                "ip_address": row.ip_address,
+            }
             for row in sign_ins
         ],
+        **_tranche_card(customer),
     }
     if now is not None:
         data["generated_at"] = _iso(now)
@@ -558,6 +617,14 @@ def _pdf_context(data: dict[str, Any]) -> dict[str, Any]:
             {**row, "at": _when(row["created_at"], with_time=True)} for row in data["sms_sent"]
         ],
         "sign_ins": [{**row, "when": _when(row["at"], with_time=True)} for row in data["sign_ins"]],
+        "tranche_cards": [
+            {**row, "created": _when(row["created_at"]), "limit_label": _cents(row["limit"])}
+            for row in data["tranche_cards"]
+        ],
+        "tranche_card_purchases": [
+            {**row, "when": _when(row["at"], with_time=True), "amount_label": _cents(row["amount"])}
+            for row in data["tranche_card_purchases"]
+        ],
     }
 
 

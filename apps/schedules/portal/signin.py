@@ -7,6 +7,13 @@ nobody learns from the portal who is a customer. Only a keyed hash of the code i
 locked row and lock it after ``PORTAL_CODE_MAX_ATTEMPTS``; a destination gets at most
 ``PORTAL_CODES_PER_DESTINATION_PER_HOUR`` codes an hour and an address may ask for at most
 ``PORTAL_CODES_PER_IP_PER_HOUR``.
+
+Signing up by phone (``signup.py``) uses the same rows (``purpose`` SIGN_UP), limits and
+checks through ``code_start``, ``code_resend`` and ``code_verify``; so does confirming the
+email a signed-in customer types in their profile (``purpose`` EMAIL, the row names the
+customer who asked). An email another customer of the mode already has gets no code (the
+row holds no usable code, the page answers the same) but, at most once an hour, a notice
+telling its owner to sign in with it.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
@@ -186,7 +194,7 @@ def sign_in_start(
     that number. Raises ``InvalidIdentifier``, ``TooManyCodes`` or
     ``TooManyCodesFromAddress``."""
     channel, destination = identifier_parse(identifier)
-    return _start(
+    return code_start(
         channel=channel,
         destination=destination,
         livemode=livemode,
@@ -202,25 +210,34 @@ def sign_in_resend(
     """A new code to the same destination, as a new sign-in (the old code stops counting
     for the page). Raises ``SignInResendTooSoon`` within ``RESEND_AFTER`` of the last one,
     and the limits of ``sign_in_start``."""
-    previous = SignInCode.objects.filter(public_id=sign_in_id).first()
-    if previous is None:
-        raise SignInNotFound()
+    previous = sign_in_get(sign_in_id=sign_in_id)
+    return code_resend(previous=previous, language=language, now=now, ip_address=ip_address)
+
+
+def code_resend(
+    *, previous: SignInCode, language: str, now: datetime, ip_address: str | None
+) -> SignInCode:
+    """A new code row like ``previous`` (same destination, mode and purpose). Raises
+    ``SignInResendTooSoon`` within ``RESEND_AFTER`` of it, and the limits of
+    ``code_start``."""
     next_allowed_at = previous.created_at + RESEND_AFTER
     if now < next_allowed_at:
         raise SignInResendTooSoon(
             retry_after=max(1, math.ceil((next_allowed_at - now).total_seconds()))
         )
-    return _start(
+    return code_start(
         channel=previous.channel,
         destination=previous.destination,
         livemode=previous.livemode,
         language=language,
         now=now,
         ip_address=ip_address,
+        purpose=previous.purpose,
+        requester=previous.customer if previous.purpose == SignInCode.Purpose.EMAIL else None,
     )
 
 
-def _start(
+def code_start(
     *,
     channel: str,
     destination: str,
@@ -228,16 +245,25 @@ def _start(
     language: str,
     now: datetime,
     ip_address: str | None,
+    purpose: str = SignInCode.Purpose.SIGN_IN,
+    requester: Customer | None = None,
 ) -> SignInCode:
+    """Write a code row for ``destination`` under the limits (shared by every purpose: a
+    number gets at most so many codes an hour, whether to sign in or to sign up) and send
+    the code: a sign-in code only to a known customer, a sign-up code to any number, an
+    email check's code (``requester`` is the customer confirming the email) only to an
+    email no other customer of the mode has (see ``_email_check_send``)."""
+    if (purpose == SignInCode.Purpose.EMAIL) != (requester is not None):
+        raise ValueError("an email check, and only it, names the customer who asks")
     language = email_language(language)
     code = one_time_code_new()
     hour_ago = now - timedelta(hours=1)
     with transaction.atomic():
         # Requests for one destination (and from one address) take turns: the limits hold
         # exactly under concurrent requests. Always destination first, then address.
-        _advisory_lock(f"signin:destination:{destination}")
+        advisory_lock(f"signin:destination:{destination}")
         if ip_address:
-            _advisory_lock(f"signin:ip:{ip_address}")
+            advisory_lock(f"signin:ip:{ip_address}")
         sent = SignInCode.objects.filter(destination=destination, created_at__gt=hour_ago)
         if sent.count() >= settings.PORTAL_CODES_PER_DESTINATION_PER_HOUR:
             raise TooManyCodes()
@@ -250,10 +276,14 @@ def _start(
                     settings.PORTAL_CODES_PER_IP_PER_HOUR,
                 )
                 raise TooManyCodesFromAddress()
-        customer = _customer_find(channel=channel, destination=destination, livemode=livemode)
+        if requester is not None:
+            customer = requester
+        else:
+            customer = customer_find(channel=channel, destination=destination, livemode=livemode)
         row = SignInCode(
             customer=customer,
             livemode=livemode,
+            purpose=purpose,
             channel=channel,
             destination=destination,
             test_code="" if livemode else code,
@@ -261,19 +291,53 @@ def _start(
             created_at=now,
             expires_at=now + timedelta(minutes=settings.PORTAL_CODE_TTL_MINUTES),
         )
+        if requester is not None and email_taken(
+            email=destination, livemode=livemode, requester=requester
+        ):
+            # No code for an email another customer has: the row (counted by the limits)
+            # holds none that could match, and the page says the same as for a free email.
+            row.code_hash = ""
+            # Its owner is told at most once an hour (the destination's lock is held).
+            tried = SignInCode.objects.filter(
+                purpose=SignInCode.Purpose.EMAIL,
+                destination=destination,
+                livemode=livemode,
+                code_hash="",
+                created_at__gt=hour_ago,
+            ).values_list("public_id", flat=True)
+            notified = OutgoingEmail.objects.filter(
+                key__in=[_email_taken_key(public_id) for public_id in tried],
+                created_at__gt=hour_ago,
+            ).exists()
+            row.save(force_insert=True)
+            if not notified:
+                _email_taken_notice(row=row, language=language, now=now)
+            return row
         row.code_hash = one_time_code_hash(row.public_id, code)
         row.save(force_insert=True)
-        if customer is not None:
+        if requester is not None:
+            _email_check_send(row=row, code=code, language=language, now=now)
+        elif customer is not None or purpose == SignInCode.Purpose.SIGN_UP:
             _code_send(row=row, customer=customer, code=code, language=language, now=now)
     return row
 
 
-def _advisory_lock(name: str) -> None:
+def email_taken(*, email: str, livemode: bool, requester: Customer) -> bool:
+    """Whether a customer of ``livemode`` other than ``requester`` has ``email``."""
+    return (
+        Customer.objects.filter(livemode=livemode, email__iexact=email)
+        .exclude(pk=requester.pk)
+        .exists()
+    )
+
+
+def advisory_lock(name: str) -> None:
+    """Take a transaction-scoped lock named ``name`` (released at commit or rollback)."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [name])
 
 
-def _customer_find(*, channel: str, destination: str, livemode: bool) -> Customer | None:
+def customer_find(*, channel: str, destination: str, livemode: bool) -> Customer | None:
     """The one customer this destination names in ``livemode``, or None (nobody, several
     people sharing a phone, or an erased profile)."""
     customers = Customer.objects.filter(livemode=livemode, erased_at__isnull=True)
@@ -285,7 +349,7 @@ def _customer_find(*, channel: str, destination: str, livemode: bool) -> Custome
 
 
 def _code_send(
-    *, row: SignInCode, customer: Customer, code: str, language: str, now: datetime
+    *, row: SignInCode, customer: Customer | None, code: str, language: str, now: datetime
 ) -> None:
     minutes = settings.PORTAL_CODE_TTL_MINUTES
     if row.channel == SignInCode.Channel.SMS:
@@ -302,6 +366,8 @@ def _code_send(
             secret=code,
         )
         return
+    if customer is None:  # codes by email only ever go to a known customer
+        raise ValueError("a sign-in code by email needs the customer it goes to")
     email_queue(
         key=f"signin:{row.public_id}",
         to=customer.email,
@@ -320,10 +386,49 @@ def _code_send(
     )
 
 
-def sign_in_get(*, sign_in_id: str) -> SignInCode:
-    """The sign-in this browser started (its page shows where the code went). Raises
-    ``SignInNotFound``."""
-    row = SignInCode.objects.filter(public_id=sign_in_id).first() if sign_in_id else None
+def _email_check_send(*, row: SignInCode, code: str, language: str, now: datetime) -> None:
+    email_queue(
+        key=f"email-check:{row.public_id}",
+        to=row.destination,
+        subject=_("Your code to confirm your email on Tranche"),
+        template="emails/portal/email_check_code",
+        context={
+            "code": code,
+            "minutes": settings.PORTAL_CODE_TTL_MINUTES,
+            "livemode": row.livemode,
+        },
+        language=language,
+        now=now,
+    )
+
+
+def _email_taken_key(public_id: str) -> str:
+    return f"email-taken:{public_id}"
+
+
+def _email_taken_notice(*, row: SignInCode, language: str, now: datetime) -> None:
+    """Tell the owner of an email someone tried to add to their account how to sign in
+    (the owner's own language is unknown here: the asker's is used)."""
+    sign_in_url = reverse("portal:sign-in") + ("" if row.livemode else "?mode=test")
+    email_queue(
+        key=_email_taken_key(row.public_id),
+        to=row.destination,
+        subject=_("Someone tried to add your email to a Tranche account"),
+        template="emails/portal/email_taken",
+        context={
+            "sign_in_url": f"{settings.PUBLIC_BASE_URL}{sign_in_url}",
+            "livemode": row.livemode,
+        },
+        language=language,
+        now=now,
+    )
+
+
+def sign_in_get(*, sign_in_id: str, purpose: str = SignInCode.Purpose.SIGN_IN) -> SignInCode:
+    """The sign-in this browser started (its page shows where the code went); a sign-up's
+    code row with ``purpose`` SIGN_UP. Raises ``SignInNotFound``."""
+    rows = SignInCode.objects.filter(public_id=sign_in_id, purpose=purpose)
+    row = rows.first() if sign_in_id else None
     if row is None:
         raise SignInNotFound()
     return row
@@ -338,12 +443,26 @@ def sign_in_verify(
     ``SignInNotFound``. A sign-in with no customer behind it refuses every code as wrong.
     The row is locked, so wrong codes sent at the same moment are all counted; the count is
     committed even when the code is refused."""
+    row = code_verify(sign_in_id=sign_in_id, code=code, now=now, ip_address=ip_address)
+    return row.customer
+
+
+def code_verify(
+    *,
+    sign_in_id: str,
+    code: str,
+    now: datetime,
+    ip_address: str | None = None,
+    purpose: str = SignInCode.Purpose.SIGN_IN,
+) -> SignInCode:
+    """The code row a typed code verifies (see ``sign_in_verify`` for the refusals). A
+    sign-up code is judged whoever the number belongs to."""
     typed = _typed(code)
     with transaction.atomic():
         row = (
             SignInCode.objects.select_for_update(of=("self",))
             .select_related("customer")
-            .filter(public_id=sign_in_id)
+            .filter(public_id=sign_in_id, purpose=purpose)
             .first()
         )
         if row is None:
@@ -352,7 +471,7 @@ def sign_in_verify(
         refusal = _code_judge(row=row, typed=typed, now=now, ip_address=ip_address)
     if refusal is not None:
         raise refusal
-    return row.customer
+    return row
 
 
 def _code_matches(row: SignInCode, typed: str) -> bool:
@@ -367,7 +486,9 @@ def _code_judge(
     """Decide on one typed code for a locked row, saving what changes; the refusal to
     raise, or None when the code signs the customer in."""
     customer = row.customer
-    known = customer is not None and customer.erased_at is None
+    known = row.purpose == SignInCode.Purpose.SIGN_UP or (
+        customer is not None and customer.erased_at is None
+    )
     matches = known and _code_matches(row, typed)
     if row.verified_at is not None:
         if matches and now - row.verified_at <= DOUBLE_SUBMIT_WINDOW:

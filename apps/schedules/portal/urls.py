@@ -1,6 +1,16 @@
 from django.urls import path
 
-from apps.schedules.portal.views import auth, card, data, help, pay, plans, postpone
+from apps.schedules.portal.views import (
+    auth,
+    card,
+    data,
+    help,
+    partners,
+    pay,
+    plans,
+    postpone,
+    signup,
+)
 
 app_name = "portal"
 
@@ -12,6 +22,11 @@ urlpatterns = [
     path("portal/sign-in/code", auth.sign_in_code, name="sign-in-code"),
     path("portal/sign-out", auth.sign_out, name="sign-out"),
     path("portal/link/<str:token>", auth.link, name="link"),
+    # Creating an account with a mobile number, and the profile the card needs.
+    path("portal/sign-up", signup.sign_up, name="sign-up"),
+    path("portal/sign-up/code", signup.sign_up_code, name="sign-up-code"),
+    path("portal/profile", signup.profile, name="profile"),
+    path("portal/profile/email", signup.profile_email, name="profile-email"),
     # Plans and receipts.
     path("portal/", plans.plans, name="plans"),
     path(PLAN, plans.plan, name="plan"),
@@ -34,6 +49,7 @@ urlpatterns = [
     path("portal/help", help.help_page, name="help"),
     path("portal/contact", help.contact, name="contact"),
     path("how-it-works", help.how_it_works, name="how-it-works"),
+    path("portal/partners", partners.partners, name="partners"),
     path("privacy", help.privacy, name="privacy"),
     path("terms", help.terms, name="terms"),
 ]

@@ -192,9 +192,15 @@ def _erase(
         phone="",
         phone_verified_at=None,
         birth_date=None,
+        address={},
         email=f"erased-{customer.public_id}@invalid",
         erased_at=now,
         updated_at=now,
+    )
+    # Their Tranche card (apps.issuing, through the reverse relation) stops at once: every
+    # purchase is declined (card_inactive); the issuer keeps its own records.
+    customer.virtual_cards.filter(state__in=("active", "frozen")).update(
+        state="closed", closed_at=now
     )
     Checkout.objects.filter(payment__customer=customer).update(
         first_name="",

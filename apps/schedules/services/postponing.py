@@ -242,7 +242,7 @@ def _postponed_email(
         card = payment.card
         values: dict[str, Any] = {
             "customer_name": context.name(payment),
-            "merchant_name": payment.merchant.legal_name,
+            "merchant_name": payment.seller_name,
             "payment_id": payment.public_id,
             "order_references": context.references.get(payment.pk, []),
             "card": f"{_brand(card)} •••• {card.last4}" if card else "",

@@ -64,7 +64,7 @@ def support_request_create(
             "kind_code": kind,
             "status": status,
             "payment_id": payment.public_id if payment else "",
-            "merchant_name": payment.merchant.legal_name if payment else "",
+            "merchant_name": payment.seller_name if payment else "",
             "instalment_number": instalment.number if instalment else None,
             "requested_date": requested_date.isoformat() if requested_date else "",
             "message": request.message,

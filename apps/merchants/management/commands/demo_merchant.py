@@ -1,4 +1,5 @@
-"""Create or refresh the demo merchant that `make run` prints (idempotent).
+"""Create or refresh the demo merchant that `make run` prints (idempotent), and a handful
+of listed partner shops so the portal's partner directory is not empty.
 
 Its password and test key live in var/demo_credentials.json (mode 600, outside the
 database, which only holds hashes), so each run prints the same working credentials.
@@ -15,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.merchants import services
+from apps.merchants.fee_plan_specs import parse_fee_plan_specs
 from apps.merchants.models import Membership, Merchant
 from apps.merchants.selectors import api_key_for_secret
 
@@ -22,6 +24,60 @@ DEMO_IBAN = "FR7630006000011234567890189"
 DEMO_EMAIL = "demo@tranche.localhost"
 DEMO_NAME = "Boutique Démo"
 CREDENTIALS_FILE = settings.VAR_DIR / "demo_credentials.json"
+DEMO_CATEGORY = Merchant.Category.FASHION
+# Partner shops of the directory: (name, category, website, store only, plans as
+# (kind, instalments, deferred days)). Fictional shops, on the reserved .example domain.
+DEMO_PARTNERS = [
+    (
+        "Maison Lumière",
+        Merchant.Category.HOME,
+        "https://maison-lumiere.example",
+        False,
+        [("general", 3, 0), ("general", 4, 0), ("pos", 3, 0), ("pos", 4, 0)],
+    ),
+    (
+        "Électro Marché",
+        Merchant.Category.ELECTRONICS,
+        "https://electro-marche.example",
+        False,
+        [("general", 2, 0), ("general", 3, 0), ("general", 4, 0), ("general", 10, 0)],
+    ),
+    (
+        "Cycles Dupuis",
+        Merchant.Category.SPORTS,
+        "https://cycles-dupuis.example",
+        True,
+        [("pos", 3, 0), ("pos", 4, 0), ("pos", 1, 30)],
+    ),
+    (
+        "Les Petits Explorateurs",
+        Merchant.Category.CHILDREN,
+        "https://petits-explorateurs.example",
+        False,
+        [("general", 3, 0), ("general", 1, 30)],
+    ),
+    (
+        "Beauté des Îles",
+        Merchant.Category.BEAUTY,
+        "https://beaute-des-iles.example",
+        False,
+        [("general", 2, 0), ("general", 3, 0), ("pos", 3, 0)],
+    ),
+    (
+        "Voyages Horizon",
+        Merchant.Category.TRAVEL,
+        "https://voyages-horizon.example",
+        False,
+        [("general", 3, 0), ("general", 4, 0), ("general", 1, 30)],
+    ),
+    (
+        "Garage du Centre",
+        Merchant.Category.AUTO,
+        "https://garage-du-centre.example",
+        True,
+        [("pos", 3, 0), ("pos", 4, 0), ("pos", 10, 0)],
+    ),
+]
 
 
 def _read(path: Path) -> dict:
@@ -66,6 +122,10 @@ class Command(BaseCommand):
                 merchant = services.merchant_payout_details_update(
                     merchant=merchant, iban=DEMO_IBAN, bic="", now=now
                 )
+            if not merchant.category:  # the merchant's own choice in the dashboard stays
+                merchant = _directory_set(merchant, category=DEMO_CATEGORY, now=now)
+            for partner in DEMO_PARTNERS:
+                _partner(*partner, now=now)
             secret = credentials.get("test_secret_key", "")
             key = api_key_for_secret(secret, now=now) if secret else None
             if key is None or key.merchant_id != merchant.pk:
@@ -88,6 +148,8 @@ class Command(BaseCommand):
                     f"  Try:             curl -H 'Authorization: Alma-Auth {secret}' {base}/v1/me",
                     f"  API docs:        {base}/docs   Operations: {base}/admin/",
                     f"  Customer portal: {base}/portal/sign-in?mode=test",
+                    f"  Sign up (test):  {base}/portal/sign-up?mode=test",
+                    f"  Partner shops:   {base}/portal/partners",
                     f"  Outbox:          {base}/dev/outbox (SMS and emails, codes included)",
                     "",
                 ]
@@ -96,3 +158,52 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--port", default=None, help="port shown in the printed URLs")
+
+
+def _directory_set(merchant: Merchant, *, category: str, now) -> Merchant:
+    """List ``merchant`` in the partner directory under ``category`` (its other settings as
+    they are)."""
+    return services.merchant_settings_update(
+        merchant=merchant,
+        return_url=merchant.return_url,
+        customer_cancel_url=merchant.customer_cancel_url,
+        ipn_callback_url=merchant.ipn_callback_url,
+        excluded_categories=merchant.excluded_categories,
+        authorisation_policy=merchant.authorisation_policy,
+        category=category,
+        listed_in_directory=True,
+        now=now,
+    )
+
+
+def _partner(
+    name: str, category: str, website: str, store_only: bool, plans: list, *, now
+) -> Merchant:
+    """A demo partner shop, created once (active, with its test fee plans) and kept listed."""
+    slug = website.removeprefix("https://").split(".")[0]
+    contact_email = f"{slug}@partners.tranche.localhost"
+    merchant = Merchant.objects.filter(contact_email=contact_email).order_by("pk").first()
+    if merchant is None:
+        merchant = services.merchant_create(
+            legal_name=name,
+            country="FR",
+            contact_email=contact_email,
+            website=website,
+            store_only=store_only,
+            now=now,
+        )
+        merchant = services.merchant_activate(merchant=merchant, now=now)
+        services.fee_plans_replace(
+            merchant=merchant,
+            specs=parse_fee_plan_specs(
+                [
+                    {"kind": kind, "installments_count": count, "deferred_days": days}
+                    for kind, count, days in plans
+                ]
+            ),
+        )
+    elif merchant.status != Merchant.Status.ACTIVE:
+        merchant = services.merchant_activate(merchant=merchant, now=now)
+    if merchant.category != category or not merchant.listed_in_directory:
+        merchant = _directory_set(merchant, category=category, now=now)
+    return merchant

@@ -123,7 +123,7 @@ def plan_path(payment: Payment) -> str:
 def _switched(customer: Customer, payment: Payment) -> list[dict]:
     return [
         {
-            "merchant": plan.merchant.legal_name,
+            "merchant": plan.seller_name,
             "payment_id": plan.public_id,
             "this": plan.pk == payment.pk,
         }
@@ -139,7 +139,7 @@ def _render_card(request, payment: Payment, *, form: CardForm, status: int = 200
         "portal/card.html",
         {
             "payment": payment,
-            "merchant": payment.merchant.legal_name,
+            "merchant": payment.seller_name,
             "open": payment.state in OPEN_STATES,
             "old_card": card_label(old),
             "old_expiry": card_expiry(old) if old else "",

@@ -216,7 +216,7 @@ def _refusal(blockers: rights.DeletionBlockers) -> dict[str, Any]:
 def _plan_line(payment: Payment) -> dict[str, str]:
     return {
         "id": payment.public_id,
-        "merchant": payment.merchant.legal_name,
+        "merchant": payment.seller_name,
         "amount": display_eur(to_cents(payment.purchase_amount)),
         "state": str(payment.get_state_display()),
     }
@@ -283,7 +283,7 @@ def _decision_row(payment: Payment, form: ContestForm | None) -> dict[str, Any]:
             favour.append(text)
     return {
         "id": payment.public_id,
-        "merchant": payment.merchant.legal_name,
+        "merchant": payment.seller_name,
         "amount": display_eur(to_cents(payment.purchase_amount)),
         "started": date_display(business_date(payment.created_at)),
         "decision": latest,

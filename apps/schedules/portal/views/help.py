@@ -78,7 +78,7 @@ class ContactForm(forms.Form):
 
 def _plan_label(plan: Payment) -> str:
     return (
-        f"{plan.merchant.legal_name} – {display_eur(to_cents(plan.purchase_amount))} – "
+        f"{plan.seller_name} – {display_eur(to_cents(plan.purchase_amount))} – "
         f"{date_display(plan.purchase_date)}"
     )
 

@@ -106,7 +106,7 @@ def _render(
         "portal/pay.html",
         {
             "payment": payment,
-            "merchant": payment.merchant.legal_name,
+            "merchant": payment.seller_name,
             "preview": preview,
             "rows": rows,
             "several": preview is not None and len(preview.instalments) > 1,

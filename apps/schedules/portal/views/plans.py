@@ -70,6 +70,14 @@ def card_display(card: Card | None) -> str:
     return f"{card.get_brand_display()} •••• {card.last4}" if card else ""
 
 
+def plan_merchant(payment: Payment) -> str:
+    """Who the plan is with, as the customer knows it: a Tranche-card purchase names the
+    shop where the card was used (the programme's own account means nothing to them)."""
+    if payment.origin == Payment.Origin.CARD:
+        return _("Tranche card · %(shop)s") % {"shop": payment.seller_name}
+    return payment.seller_name
+
+
 def _cents(money) -> int:
     return to_cents(money)
 
@@ -85,7 +93,7 @@ def plan_summary(payment: Payment, instalments: list[Instalment]) -> dict[str, A
     label, tone = plan_badge(payment)
     return {
         "payment": payment,
-        "merchant": payment.merchant.legal_name,
+        "merchant": plan_merchant(payment),
         "plan": plan_display(payment),
         "purchase": display_eur(_cents(payment.purchase_amount)),
         "paid": display_eur(paid),
@@ -102,7 +110,7 @@ def receipt_row(receipt: Receipt, payment: Payment) -> dict[str, Any]:
     data = receipt.data or {}
     credit_note = receipt.kind == Receipt.Kind.CREDIT_NOTE
     if credit_note:
-        about = _("Refund from %(merchant)s") % {"merchant": payment.merchant.legal_name}
+        about = _("Refund from %(merchant)s") % {"merchant": plan_merchant(payment)}
     elif data.get("instalment_number") and data.get("instalments_count"):
         about = _("Instalment %(number)d of %(count)d") % {
             "number": data["instalment_number"],
@@ -115,7 +123,7 @@ def receipt_row(receipt: Receipt, payment: Payment) -> dict[str, Any]:
         "kind": _("Credit note") if credit_note else _("Receipt"),
         "credit_note": credit_note,
         "about": about,
-        "merchant": payment.merchant.legal_name,
+        "merchant": plan_merchant(payment),
         "payment_id": payment.public_id,
         "date": date_display(business_date(receipt.created_at)),
         "amount": display_eur(int(data.get("amount_cents") or 0)),
@@ -251,7 +259,10 @@ def plan(request: HttpRequest, payment_id: str) -> HttpResponse:
         {
             "payment": payment,
             "summary": summary,
-            "orders": [
+            # A card purchase's "order" is the card network's reference: nothing to the customer.
+            "orders": []
+            if payment.origin == Payment.Origin.CARD
+            else [
                 order.merchant_reference
                 for order in payment.orders.filter(detached_at__isnull=True).order_by("pk")
                 if order.merchant_reference
